@@ -1,0 +1,230 @@
+"""The only package that imports boto3/botocore: one session, typed calls per service.
+
+Every call goes through `_Service.call`, which translates botocore's exceptions into
+`EsmctlError`s (see errors.py); nobody else catches ClientError. Deletes are idempotent: "not
+found" means done. Retries of throttling, 5xx and connection errors are botocore's "standard" mode
+(exponential backoff with full jitter, capped at 20 s a wait): with TOTAL_MAX_ATTEMPTS = 8 a call
+gives up after about a minute of trying.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from esmctl.aws.errors import is_not_found, translate
+from esmctl.errors import NotFound
+
+TOTAL_MAX_ATTEMPTS = 8  # first try + 7 retries; about 60 s of backoff at most
+PAGE = 100  # List* page size: the largest SageMaker allows
+TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+                   "Action": "sts:AssumeRole"}],
+}
+
+
+def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+class Aws:
+    """A boto3 session for one region (and optionally one endpoint URL), with typed adapters."""
+
+    def __init__(self, *, region: str, profile: str | None = None, endpoint_url: str | None = None,
+                 session: Any = None) -> None:
+        try:
+            self.session = session or boto3.Session(profile_name=profile, region_name=region)
+        except BotoCoreError as e:
+            raise translate(e, "session") from None
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._account: str | None = None
+        self._hooks: list[Callable[..., Any]] = []
+        self.sagemaker = SageMaker(self, "sagemaker")
+        self.iam = Iam(self, "iam")
+        self.sts = Sts(self, "sts")
+
+    def client(self, service: str) -> Any:
+        with self._lock:  # Session.client() is not thread-safe; the clients themselves are
+            c = self._clients.get(service)
+            if c is None:
+                cfg = BotoConfig(retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
+                                 connect_timeout=10, read_timeout=60, max_pool_connections=64)
+                c = self.session.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
+                                        config=cfg)
+                for hook in self._hooks:
+                    c.meta.events.register("before-send", hook)
+                self._clients[service] = c
+            return c
+
+    def on_request(self, hook: Callable[..., Any]) -> None:
+        """Register a botocore before-send hook on every client (for counting calls)."""
+        with self._lock:
+            self._hooks.append(hook)
+            for c in self._clients.values():
+                c.meta.events.register("before-send", hook)
+
+    def account_id(self) -> str:
+        if self._account is None:
+            self._account = self.sts.caller_identity()["Account"]
+        return self._account
+
+
+class _Service:
+    def __init__(self, aws: Aws, service: str) -> None:
+        self.aws = aws
+        self.service = service
+
+    def call(self, operation: str, resource: str = "", **params: Any) -> dict[str, Any]:
+        client = self.aws.client(self.service)
+        method = getattr(client, _snake(operation))
+        try:
+            return method(**params)  # type: ignore[no-any-return]
+        except (ClientError, BotoCoreError) as e:
+            raise translate(e, f"{self.service}:{operation}", resource) from None
+
+    def pages(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+        token = None
+        while True:
+            resp = self.call(operation, **params, **({"NextToken": token} if token else {}))
+            yield from resp.get(key, [])
+            token = resp.get("NextToken")
+            if not token:
+                return
+
+
+def _snake(op: str) -> str:
+    out = []
+    for i, ch in enumerate(op):
+        if ch.isupper() and i and not op[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+class SageMaker(_Service):
+    def list_endpoints(self) -> Iterator[dict[str, Any]]:
+        return self.pages("ListEndpoints", "Endpoints", MaxResults=PAGE)
+
+    def list_endpoint_configs(self) -> Iterator[dict[str, Any]]:
+        return self.pages("ListEndpointConfigs", "EndpointConfigs", MaxResults=PAGE)
+
+    def list_models(self) -> Iterator[dict[str, Any]]:
+        return self.pages("ListModels", "Models", MaxResults=PAGE)
+
+    def describe_endpoint(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.call("DescribeEndpoint", name, EndpointName=name)
+        except NotFound:
+            return None
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.call("DescribeEndpointConfig", name, EndpointConfigName=name)
+        except NotFound:
+            return None
+
+    def describe_model(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.call("DescribeModel", name, ModelName=name)
+        except NotFound:
+            return None
+
+    def create_model(self, name: str, *, role_arn: str, model_package: str, tags: dict[str, str]) -> str:
+        resp = self.call("CreateModel", name, ModelName=name, ExecutionRoleArn=role_arn,
+                         PrimaryContainer={"ModelPackageName": model_package},
+                         EnableNetworkIsolation=True, Tags=_tags(tags))
+        return str(resp["ModelArn"])
+
+    def create_endpoint_config(self, name: str, *, model_name: str, instance_type: str, instance_count: int,
+                               tags: dict[str, str]) -> str:
+        resp = self.call("CreateEndpointConfig", name, EndpointConfigName=name, Tags=_tags(tags),
+                         ProductionVariants=[{
+                             "VariantName": "variant-1", "ModelName": model_name,
+                             "InitialInstanceCount": instance_count, "InstanceType": instance_type,
+                             "InitialVariantWeight": 1.0, "ModelDataDownloadTimeoutInSeconds": 3600,
+                         }])
+        return str(resp["EndpointConfigArn"])
+
+    def create_endpoint(self, name: str, *, config_name: str, tags: dict[str, str]) -> str:
+        resp = self.call("CreateEndpoint", name, EndpointName=name, EndpointConfigName=config_name,
+                         Tags=_tags(tags))
+        return str(resp["EndpointArn"])
+
+    def update_endpoint(self, name: str, *, config_name: str) -> str:
+        resp = self.call("UpdateEndpoint", name, EndpointName=name, EndpointConfigName=config_name)
+        return str(resp["EndpointArn"])
+
+    def delete_endpoint(self, name: str) -> bool:
+        """Delete; False when it was already gone."""
+        return self._delete("DeleteEndpoint", name, EndpointName=name)
+
+    def delete_endpoint_config(self, name: str) -> bool:
+        return self._delete("DeleteEndpointConfig", name, EndpointConfigName=name)
+
+    def delete_model(self, name: str) -> bool:
+        return self._delete("DeleteModel", name, ModelName=name)
+
+    def _delete(self, operation: str, name: str, **params: Any) -> bool:
+        try:
+            self.call(operation, name, **params)
+            return True
+        except NotFound:
+            return False
+
+    def list_tags(self, arn: str) -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in self.pages("ListTags", "Tags", ResourceArn=arn)}
+
+
+class Iam(_Service):
+    def get_role(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.call("GetRole", name, RoleName=name)["Role"]  # type: ignore[no-any-return]
+        except NotFound:
+            return None
+
+    def create_role(self, name: str, *, tags: dict[str, str]) -> dict[str, Any]:
+        return self.call("CreateRole", name, RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
+                         Description="SageMaker execution role for ESM endpoints (managed by esmctl)",
+                         Tags=_tags(tags))["Role"]  # type: ignore[no-any-return]
+
+    def list_attached_role_policies(self, name: str) -> list[dict[str, Any]]:
+        try:  # a role has a handful of policies: one page of up to 1000 is all of them
+            resp = self.call("ListAttachedRolePolicies", name, RoleName=name, MaxItems=1000)
+            return list(resp.get("AttachedPolicies", []))
+        except NotFound:
+            return []
+
+    def attach_role_policy(self, name: str, policy_arn: str) -> None:
+        self.call("AttachRolePolicy", name, RoleName=name, PolicyArn=policy_arn)
+
+    def detach_role_policy(self, name: str, policy_arn: str) -> bool:
+        try:
+            self.call("DetachRolePolicy", name, RoleName=name, PolicyArn=policy_arn)
+            return True
+        except NotFound:
+            return False
+
+    def delete_role(self, name: str) -> bool:
+        try:
+            self.call("DeleteRole", name, RoleName=name)
+            return True
+        except NotFound:
+            return False
+
+
+class Sts(_Service):
+    def caller_identity(self) -> dict[str, Any]:
+        return self.call("GetCallerIdentity")
+
+
+__all__ = ["Aws", "is_not_found"]

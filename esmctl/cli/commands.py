@@ -1,0 +1,216 @@
+"""The deployment commands: init, validate, catalog, plan, deploy, status, output, destroy,
+refresh, unlock. Each maps its options onto an `esmctl.api.Workspace` call and renders the result."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from esmctl import prices
+from esmctl.cli import app, g
+from esmctl.cli.render import render_outputs, render_plan, render_status
+from esmctl.errors import DeployFailed, EsmctlError
+
+EXAMPLES = ("basic", "basic_shared_user", "multi_model")
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    example: str = typer.Option("basic", "--example", help="basic, basic_shared_user or multi_model."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+) -> None:
+    """Write esmctl.yaml and models.yaml for an example (refuses to overwrite without --force)."""
+    glob = g(ctx)
+    ui = glob.ui()
+    if example not in EXAMPLES:
+        raise typer.BadParameter(f"must be one of {', '.join(EXAMPLES)}", param_hint="--example")
+    cfg = Path(glob.config or "esmctl.yaml")
+    targets = {cfg: f"{example}.yaml", cfg.parent / "models.yaml": "models.yaml"}
+    existing = [str(p) for p in targets if p.exists()]
+    if existing and not force:
+        raise EsmctlError(f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
+                          "nothing was written.", hint="Add --force to overwrite.")
+    src = resources.files("esmctl").joinpath("examples")
+    for dest, name in targets.items():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(src.joinpath(name).read_text())
+        ui.ok(f"wrote {dest}")
+    ui.info("Next: `esmctl validate`, then `esmctl plan` and `esmctl deploy`.")
+
+
+@app.command()
+def validate(ctx: typer.Context) -> None:
+    """Check esmctl.yaml and models.yaml offline (no AWS call)."""
+    glob = g(ctx)
+    ui = glob.ui()
+    cfg = glob.workspace(ui).validate()
+    n = len(cfg.deployments)
+    ui.ok(f"{cfg.path} and {cfg.catalog_path} are valid: {n} deployment{'s' if n != 1 else ''} in "
+          f"environment {cfg.environment!r}, region {cfg.region}.")
+
+
+@app.command()
+def catalog(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The model catalog: selector, forge model, instance type × count, estimated $/h."""
+    from esmctl import config as config_mod
+
+    glob = g(ctx)
+    ui = glob.ui()
+    cfg_path = Path(glob.config or "esmctl.yaml")
+    if cfg_path.exists():
+        cfg = config_mod.load(cfg_path, region=glob.region)
+        cat, region, overrides = cfg.catalog, cfg.region, dict(cfg.settings.prices)
+    else:
+        cat, region, overrides = config_mod.load_catalog(Path("models.yaml")), glob.region or "us-east-2", {}
+    rows = []
+    for sel, e in cat.models.items():
+        per_h = prices.cost(e.instance_type, e.instance_count, region, overrides)
+        rows.append({"selector": sel, "forge_model_name": e.forge_model_name, "instance_type": e.instance_type,
+                     "instance_count": e.instance_count, "model_package": e.model_package,
+                     "estimated_cost_per_hour": per_h})
+    if json_out:
+        ui.json({"region": region, "models": rows, "prices_are_estimates": True})
+        return
+    ui.table(["selector", "forge model", "instance", "est. $/h"],
+             [[r["selector"], r["forge_model_name"], f"{r['instance_type']} × {r['instance_count']}",
+               prices.money(r["estimated_cost_per_hour"])] for r in rows],
+             title=f"Model catalog ({region}; prices are estimates, Marketplace fee extra)")
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
+                                           help="Exit 2 when there are changes, 0 when none."),
+    no_refresh: bool = typer.Option(False, "--no-refresh", help="Plan from the state alone (no AWS call)."),
+    target: list[str] = typer.Option([], "--target", help="Only this deployment (repeatable)."),
+) -> None:
+    """Show what `deploy` would do (+ create, ~ update, -/+ replace, - delete). Changes nothing."""
+    glob = g(ctx)
+    ui = glob.ui()
+    result = glob.workspace(ui).plan(refresh=not no_refresh, targets=target)
+    if json_out:
+        ui.json({**result.plan.to_json(), "drift": result.drift, "refreshed": result.refreshed})
+    else:
+        render_plan(ui, result.plan, result.drift, out=True)
+    if detailed_exitcode and not result.plan.empty:
+        raise typer.Exit(2)
+
+
+@app.command()
+def deploy(
+    ctx: typer.Context,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Return once the calls are made; don't wait."),
+    target: list[str] = typer.Option([], "--target", help="Only this deployment (repeatable)."),
+    parallelism: int = typer.Option(8, "--parallelism", min=1, max=256,
+                                    help="Deployments worked on at once."),
+    timeout: float = typer.Option(None, "--timeout", min=1,
+                                  help="Seconds to wait for endpoints (default ESMCTL_WAIT_TIMEOUT or 3600)."),
+) -> None:
+    """Plan, confirm, create/update everything, wait until every endpoint is InService."""
+    glob = g(ctx)
+    ui = glob.ui()
+    ws = glob.workspace(ui)
+    result = ws.deploy(yes=yes, wait=not no_wait, targets=target, parallelism=parallelism, timeout=timeout,
+                       show_plan=lambda p, d: render_plan(ui, p, d, out=False))
+    _finish(ui, ws, result)
+
+
+@app.command()
+def destroy(
+    ctx: typer.Context,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Destroy without asking."),
+    target: list[str] = typer.Option([], "--target", help="Only this deployment (repeatable)."),
+) -> None:
+    """Delete everything esmctl created for the environment (or only --target deployments)."""
+    glob = g(ctx)
+    ui = glob.ui()
+    ws = glob.workspace(ui)
+    result = ws.destroy(yes=yes, targets=target, show_plan=lambda p, d: render_plan(ui, p, d, out=False))
+    if result.outcome and result.outcome.failures:
+        raise DeployFailed(f"{len(result.outcome.failures)} step(s) failed; the rest was destroyed.",
+                           hint="Fix the causes above and run `esmctl destroy` again.")
+    if result.outcome is not None:
+        ui.ok("Destroyed.")
+
+
+def _finish(ui: Any, ws: Any, result: Any) -> None:
+    outcome = result.outcome
+    if outcome is not None and outcome.still_busy and not outcome.failures:
+        ui.info(f"Still in progress in AWS: {', '.join(outcome.still_busy)}; `esmctl status` shows it.")
+    if outcome is not None and not outcome.failures and not outcome.still_busy:
+        ui.ok("All endpoints are InService." if ws.config.deployments else "Done.")
+    render_outputs(ui, ws.outputs(), json_out=False)
+    if outcome is not None and outcome.failures:
+        n = len(outcome.failures)
+        raise DeployFailed(f"{n} deployment step{'s' if n != 1 else ''} failed (see above); "
+                           "everything else was applied and recorded.",
+                           hint="Fix the causes and run `esmctl deploy` again; it resumes from the state.")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    name: str = typer.Argument(None, help="Only this deployment."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    no_refresh: bool = typer.Option(False, "--no-refresh", help="From the state alone (no AWS call)."),
+) -> None:
+    """Live status, hardware, estimated $/h and cost so far of each deployment."""
+    glob = g(ctx)
+    ui = glob.ui()
+    doc = glob.workspace(ui).status(name, refresh=not no_refresh)
+    if json_out:
+        ui.json(doc)
+    else:
+        render_status(ui, doc)
+
+
+@app.command()
+def output(
+    ctx: typer.Context,
+    name: str = typer.Argument(None, help="One output, e.g. sagemaker_endpoints."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (shows sensitive values when NAME is given)."),
+) -> None:
+    """The Terraform module's outputs (same names and shapes), from the state."""
+    glob = g(ctx)
+    ui = glob.ui()
+    outs = glob.workspace(ui).outputs()
+    if name is not None and name not in outs:
+        raise EsmctlError(f"No output named {name!r}.", hint=f"Outputs: {', '.join(outs)}.")
+    render_outputs(ui, outs, json_out=json_out, name=name)
+
+
+@app.command()
+def refresh(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Reconcile the state with AWS and report drift (deleted, failed or changed resources)."""
+    glob = g(ctx)
+    ui = glob.ui()
+    drift = glob.workspace(ui).refresh()
+    if json_out:
+        ui.json({"drift": drift})
+        return
+    if not drift:
+        ui.ok("No drift: AWS matches the state.")
+    for d in drift:
+        ui.warn(d)
+    if drift:
+        ui.info("`esmctl plan` shows the repair; `esmctl deploy` performs it.")
+
+
+@app.command()
+def unlock(ctx: typer.Context,
+           force: bool = typer.Option(False, "--force", help="Remove the lock even if its holder may be alive.")
+           ) -> None:
+    """Remove a lock left by a dead esmctl process (refuses a live holder unless --force)."""
+    glob = g(ctx)
+    ui = glob.ui()
+    holder = glob.workspace(ui).unlock(force=force)
+    ui.ok(f"Removed the lock of {holder.describe()}." if holder else "There was no lock.")
+
+

@@ -1,0 +1,90 @@
+"""How plans, status and outputs look in a terminal (Terraform's conventions where they exist)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from esmctl import prices
+from esmctl.plan import Plan
+from esmctl.ui import UI, escape
+
+COLOR = {"+": "green", "~": "yellow", "-": "red", "-/+": "magenta"}
+
+
+def render_plan(ui: UI, plan: Plan, drift: list[str], *, out: bool) -> None:
+    """The plan, Terraform-style; to stdout for `plan`, to stderr before `deploy` asks."""
+    con = ui.out if out else ui.err
+    for d in drift:
+        con.print(f"[yellow]drift:[/] {escape(d)}")
+    if drift:
+        con.print()
+    if plan.empty:
+        con.print("No changes. The deployments match the configuration.")
+    else:
+        con.print("esmctl will perform the following actions:\n")
+        for a in plan.actions:
+            if a.kind == "forget_deployment":
+                continue
+            con.print(f"  [{COLOR[a.symbol]}]{escape(a.describe())}[/]")
+        con.print()
+    for n in plan.notes:
+        con.print(f"[dim]note:[/] {escape(n)}")
+    for name in plan.stopped:
+        con.print(f"  {escape(name)}: stopped (not billed)")
+    if not plan.empty:
+        con.print(f"[bold]{plan.summary()}[/]")
+    delta = plan.cost_after - plan.cost_before
+    sign = "+" if delta >= 0 else "-"
+    unknown = f"; no price known for {', '.join(plan.unknown_prices)}" if plan.unknown_prices else ""
+    con.print(f"Estimated cost: {prices.money(plan.cost_before)} → {prices.money(plan.cost_after)} "
+              f"({sign}{prices.money(abs(delta))}){escape(unknown)}  [dim](estimates; the model's Marketplace fee "
+              "is extra)[/]")
+
+
+def render_status(ui: UI, doc: dict[str, Any]) -> None:
+    rows = []
+    for r in doc["deployments"]:
+        since = r["running_since"] or (f"stopped {r['stopped_at']}" if r["stopped_at"] else "")
+        rows.append([r["name"], r["selector"], r["endpoint_name"] or "-", r["status"],
+                     f"{r['instance_type']} × {r['instance_count']}",
+                     prices.money(r["estimated_cost_per_hour"]), since or "-",
+                     prices.money(r["estimated_cost_so_far"], per_hour=False)])
+    t = doc["total"]
+    rows.append(["total", "", "", "", "", prices.money(t["estimated_cost_per_hour"]), "",
+                 prices.money(t["estimated_cost_so_far"], per_hour=False)])
+    ui.table(["deployment", "selector", "endpoint", "status", "instances", "est. $/h", "running since",
+              "est. cost so far"], rows,
+             title=f"{doc['environment']} ({doc['region']}) — costs are estimates"
+             + ("" if doc["refreshed"] else ", from the state (not refreshed)"))
+    for r in doc["deployments"]:
+        if r["failure_reason"]:
+            ui.warn(f"{r['name']}: {r['failure_reason']} (logs: /aws/sagemaker/Endpoints/{r['endpoint_name']})")
+
+
+SENSITIVE = {"shared_service_user_secret_access_key"}
+
+
+def render_outputs(ui: UI, outs: dict[str, Any], *, json_out: bool, name: str | None = None) -> None:
+    """Like `terraform output`: sensitive values hidden unless asked for by name with --json."""
+    if json_out:
+        if name is not None:
+            ui.json(outs[name])
+        else:
+            ui.json({k: ("<sensitive>" if k in SENSITIVE and v else v) for k, v in outs.items()})
+        return
+    items = {name: outs[name]} if name else outs
+    for key, value in items.items():
+        if key in SENSITIVE and value:
+            ui.print(f"{key} = <sensitive>")
+        else:
+            ui.print(f"{key} = {_hcl(value)}")
+
+
+def _hcl(value: Any, indent: int = 0) -> str:
+    pad = "  " * indent
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = "\n".join(f'{pad}  "{k}" = {_hcl(v, indent + 1)}' for k, v in value.items())
+        return "{\n" + inner + f"\n{pad}}}"
+    return f'"{value}"'

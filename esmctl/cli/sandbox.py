@@ -1,0 +1,104 @@
+"""`esmctl demo` and `esmctl sandbox`: the whole lifecycle with no AWS account, on patched moto."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import typer
+
+from esmctl.cli import app, g
+
+SANDBOX_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": "us-east-2",
+    "AWS_DEFAULT_REGION": "us-east-2",
+}
+
+
+@app.command()
+def sandbox(
+    ctx: typer.Context,
+    port: int = typer.Option(5005, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0 = any free port)."),
+    creating_seconds: float = typer.Option(30.0, "--creating-seconds", min=0,
+                                           help="How long new endpoints stay Creating."),
+) -> None:
+    """Run the sandbox (patched moto) on 127.0.0.1 and print the exports that point esmctl at it."""
+    from esmctl import sandbox as sb
+
+    ui = g(ctx).ui()
+    sb.control.creating_seconds = creating_seconds
+    sb.control.updating_seconds = creating_seconds
+    server = sb.start_server(port=port)
+    for k, v in {**SANDBOX_ENV, "AWS_ENDPOINT_URL": server.url}.items():
+        ui.print(f"export {k}={v}")
+    ui.info(f"Sandbox listening on {server.url} (fake credentials; nothing leaves this machine). "
+            "Ctrl-C stops it.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        ui.info("Sandbox stopped.")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    creating_seconds: float = typer.Option(3.0, "--creating-seconds", min=0,
+                                           help="How long sandbox endpoints stay Creating."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the demo folder afterwards."),
+) -> None:
+    """Run init → plan → deploy → status → output → destroy against the built-in sandbox."""
+    from esmctl import sandbox as sb
+    from esmctl.cli import run
+
+    ui = g(ctx).ui()
+    for k, v in SANDBOX_ENV.items():
+        os.environ[k] = v
+    os.environ.setdefault("ESMCTL_POLL_INTERVAL", "0.5")
+    os.environ.pop("AWS_PROFILE", None)
+    sb.control.creating_seconds = creating_seconds
+    sb.control.updating_seconds = creating_seconds
+    server = sb.start_server(port=0)
+    folder = Path(tempfile.mkdtemp(prefix="esmctl-demo-"))
+    ui.info(f"esmctl demo: a sandbox AWS on {server.url}, working folder {folder}\n")
+    steps = [
+        ["init", "--example", "multi_model"],
+        ["validate"],
+        ["plan"],
+        ["deploy", "--yes"],
+        ["status"],
+        ["output"],
+        ["plan", "--detailed-exitcode"],
+        ["destroy", "--yes"],
+    ]
+    cwd = os.getcwd()
+    code = 0
+    try:
+        os.chdir(folder)
+        for step in steps:
+            ui.err.print(f"\n[bold]$ esmctl {' '.join(step)}[/]")
+            code = run(["--endpoint-url", server.url, *step])
+            if code != 0:
+                ui.error(f"`esmctl {' '.join(step)}` exited {code}; the demo stops here.")
+                break
+    finally:
+        os.chdir(cwd)
+        server.stop()
+    if code == 0:
+        ui.ok("Demo complete: two ESM endpoints were deployed, inspected and destroyed in the sandbox.")
+        ui.info("Next, in your own account: `esmctl init`, subscribe to the model in AWS Marketplace "
+                "(docs/getting-started.md), then `esmctl deploy`.")
+    if keep:
+        ui.info(f"The demo folder is kept: {folder}")
+    else:
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+    raise typer.Exit(code)

@@ -1,0 +1,455 @@
+"""Configuration stage: esmctl.yaml + models.yaml → a validated `Config`.
+
+No AWS calls and no boto3 here. Every problem in both files is collected and reported at once,
+each with its file, line, key path and what would be valid (`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from esmctl import naming
+from esmctl.errors import ConfigError, Problem
+
+DEFAULT_CONFIG = "esmctl.yaml"
+MAX_FILE_BYTES = 1_000_000  # a real esmctl.yaml or models.yaml is a few KB
+ENVIRONMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+MODEL_PACKAGE_RE = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/\S+$")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Selection(_Strict):
+    """One entry of selected_models: which catalog model, on what hardware."""
+
+    selector: str
+    instance_type: str | None = None
+    instance_count: int | None = Field(default=None, ge=1)
+
+
+class Settings(_Strict):
+    """esmctl.yaml: the module's variables plus esmctl's own keys."""
+
+    models_yaml_path: str = "models.yaml"
+    environment: str = "dev"
+    region: str = "us-east-2"
+    iam_role_name_prefix: str = "esm"
+    tags: dict[str, str] = Field(
+        default_factory=lambda: {"Environment": "dev", "Project": "esm-partner"}
+    )
+    enable_shared_service_account: bool = False
+    shared_service_account_name: str = ""
+    selected_models: dict[str, Selection] | None
+    execution_role_arn: str = ""
+    secret_store: Literal["secretsmanager", "local"] = "secretsmanager"
+    state: str = ""
+    prices: dict[str, float] = Field(default_factory=dict)
+
+
+class CatalogEntry(_Strict):
+    """One model of models.yaml: the module's six required fields."""
+
+    sagemaker_model_name: str
+    forge_model_name: str
+    endpoint_name: str
+    model_package: str
+    instance_type: str
+    instance_count: int = Field(ge=1)
+
+
+class Catalog(_Strict):
+    models: dict[str, CatalogEntry]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A selected model with every default resolved: what should run."""
+
+    name: str  # logical name, the key of selected_models
+    selector: str
+    sagemaker_model_name: str
+    endpoint_name: str  # the catalog's base name; the endpoint is `{endpoint_name}-{suffix}`
+    forge_model_name: str
+    model_package: str
+    instance_type: str
+    instance_count: int
+
+
+@dataclass(frozen=True)
+class Config:
+    """Both files, validated, with paths resolved."""
+
+    path: Path
+    settings: Settings
+    catalog: Catalog
+    catalog_path: Path
+    deployments: dict[str, Deployment]
+
+    @property
+    def environment(self) -> str:
+        return self.settings.environment
+
+    @property
+    def region(self) -> str:
+        return self.settings.region
+
+    @property
+    def role_name(self) -> str:
+        return naming.role_name(self.settings.iam_role_name_prefix, self.environment)
+
+    @property
+    def creates_role(self) -> bool:
+        return not self.settings.execution_role_arn
+
+    @property
+    def shared_user_name(self) -> str:
+        s = self.settings
+        return naming.shared_user_name(
+            s.iam_role_name_prefix, s.environment, s.shared_service_account_name
+        )
+
+    @property
+    def state_path(self) -> Path:
+        """Where the state lives: `state:` if set, else state/<environment>.json beside the file."""
+        if self.settings.state:
+            p = Path(self.settings.state)
+            return p if p.is_absolute() else self.path.parent / p
+        return self.path.parent / "state" / f"{self.environment}.json"
+
+
+# --- reading YAML with positions -------------------------------------------------------------
+
+Positions = dict[tuple[Any, ...], tuple[int, int]]
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        if path.is_dir():
+            raise ConfigError([Problem(str(path), "", f"{what} is a directory, not a file")])
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(
+                [Problem(str(path), "", f"{what} is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")]
+            )
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        hint = "run `esmctl init` to write one" if what == DEFAULT_CONFIG else "check the path"
+        raise ConfigError([Problem(str(path), "", f"{what} not found ({hint})")]) from None
+    except PermissionError:
+        raise ConfigError([Problem(str(path), "", f"{what} is not readable (permissions)")]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([Problem(str(path), "", f"{what} is not UTF-8 text ({e.reason})")]) from None
+    except OSError as e:
+        raise ConfigError([Problem(str(path), "", f"cannot read {what}: {e.strerror}")]) from None
+
+
+def _load_yaml(path: Path, text: str) -> tuple[Any, Positions, list[Problem]]:
+    """Parse YAML; return the data, the line/column of every key path, and key problems."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        msg = f"YAML syntax error: {e.problem or e}"
+        if e.context:
+            msg += f" ({e.context})"
+        raise ConfigError([Problem(str(path), "", msg, line, col)]) from None
+    except yaml.YAMLError as e:
+        raise ConfigError([Problem(str(path), "", f"YAML error: {e}")]) from None
+    positions: Positions = {}
+    problems: list[Problem] = []
+
+    def walk(n: yaml.Node | None, prefix: tuple[Any, ...]) -> None:
+        if n is None:
+            return
+        positions.setdefault(prefix, (n.start_mark.line + 1, n.start_mark.column + 1))
+        if isinstance(n, yaml.MappingNode):
+            seen: dict[str, tuple[Any, ...]] = {}
+            for k, v in n.value:
+                key = k.value
+                if key in seen:
+                    problems.append(
+                        Problem(str(path), _dotted(prefix + (key,)), "duplicate key",
+                                k.start_mark.line + 1, k.start_mark.column + 1)
+                    )
+                seen[key] = prefix + (key,)
+                positions[prefix + (key,)] = (k.start_mark.line + 1, k.start_mark.column + 1)
+                walk(v, prefix + (key,))
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                walk(v, prefix + (i,))
+
+    walk(node, ())
+    return data, positions, problems
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _position(positions: Positions, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
+    while loc:
+        if loc in positions:
+            return positions[loc]
+        loc = loc[:-1]
+    return positions.get((), (None, None))
+
+
+def _pydantic_problems(
+    path: Path, err: ValidationError, positions: Positions, model: type[BaseModel]
+) -> list[Problem]:
+    out = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        line, col = _position(positions, loc)
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            known = _known_keys(model, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+            msg = f"unknown key {str(loc[-1])!r}"
+            msg += f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+        elif kind == "missing":
+            msg = "required key is missing"
+        elif kind == "greater_than_equal":
+            msg = f"must be at least {e['ctx']['ge']} (got {e.get('input')!r})"
+        elif kind == "literal_error":
+            msg = f"must be one of {e['ctx']['expected']} (got {e.get('input')!r})"
+        elif kind.endswith("_type") or kind.endswith("_parsing"):
+            want = kind.removesuffix("_type").removesuffix("_parsing")
+            want = {"int": "a whole number", "bool": "true or false", "dict": "a mapping",
+                    "string": "a string", "float": "a number", "model": "a mapping"}.get(want, want)
+            msg = f"must be {want} (got {type(e.get('input')).__name__} {e.get('input')!r})"
+        else:
+            msg = e["msg"]
+        out.append(Problem(str(path), _dotted(loc), msg, line, col))
+    return out
+
+
+def _known_keys(model: type[BaseModel], parent: tuple[Any, ...]) -> list[str]:
+    """Field names of the pydantic model found at `parent` (for the 'did you mean' hint)."""
+    current: Any = model
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if fields and part in fields:
+            current = _inner_model(fields[part].annotation)
+        elif current is Settings and parent and parent[0] == "selected_models":
+            current = Selection
+        elif current is Catalog:
+            current = CatalogEntry
+    fields = getattr(current, "model_fields", None)
+    return sorted(fields) if fields else []
+
+
+def _inner_model(annotation: Any) -> Any:
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+# --- the whole load ----------------------------------------------------------------------------
+
+
+def load(path: str | os.PathLike[str] | None = None, *, region: str | None = None) -> Config:
+    """Read and validate esmctl.yaml and its catalog. Raises ConfigError with every problem."""
+    cfg_path = Path(path or os.environ.get("ESMCTL_CONFIG") or DEFAULT_CONFIG)
+    problems: list[Problem] = []
+    data, positions, dup = _load_yaml(cfg_path, _read_text(cfg_path, DEFAULT_CONFIG))
+    problems += dup
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(str(cfg_path), "", "must be a YAML mapping of keys to values")])
+    if region:
+        data = {**data, "region": region}
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as e:
+        problems += _pydantic_problems(cfg_path, e, positions, Settings)
+
+    # The catalog: always read, so its problems are reported together with esmctl.yaml's.
+    models_rel = data.get("models_yaml_path", "models.yaml")
+    catalog_path = cfg_path.parent / (models_rel if isinstance(models_rel, str) else "models.yaml")
+    catalog: Catalog | None = None
+    cat_positions: Positions = {}
+    try:
+        cat_data, cat_positions, dup = _load_yaml(catalog_path, _read_text(catalog_path, "models.yaml"))
+        problems += dup
+        if not isinstance(cat_data, dict):
+            problems.append(Problem(str(catalog_path), "", "must be a mapping with a `models:` key"))
+        else:
+            try:
+                catalog = Catalog.model_validate(cat_data)
+            except ValidationError as e:
+                problems += _pydantic_problems(catalog_path, e, cat_positions, Catalog)
+    except ConfigError as e:
+        problems += e.problems
+
+    if catalog is not None and not catalog.models:
+        problems.append(
+            Problem(str(catalog_path), "models", "the catalog is empty; add at least one model",
+                    *_position(cat_positions, ("models",)))
+        )
+    if catalog is not None:
+        problems += _check_catalog(catalog_path, catalog, cat_positions)
+    deployments: dict[str, Deployment] = {}
+    if settings is not None:
+        problems += _check_settings(cfg_path, settings, positions)
+    if catalog is not None:
+        # Checked even when other keys are invalid, so every problem shows up in one run.
+        region = settings.region if settings else data.get("region", "us-east-2")
+        deployments, more = _resolve(
+            cfg_path, _selections(data), str(region), catalog, positions, catalog_path
+        )
+        problems += more
+    if problems:
+        raise ConfigError(problems)
+    assert settings is not None and catalog is not None
+    return Config(cfg_path, settings, catalog, catalog_path, deployments)
+
+
+def _check_catalog(path: Path, catalog: Catalog, pos: Positions) -> list[Problem]:
+    out = []
+    for sel, e in catalog.models.items():
+        def bad(key: str, msg: str, sel: str = sel) -> None:
+            out.append(Problem(str(path), f"models.{sel}.{key}", msg,
+                               *_position(pos, ("models", sel, key))))
+        if not MODEL_PACKAGE_RE.match(e.model_package):
+            bad("model_package", "must be a SageMaker model package ARN "
+                "(arn:aws:sagemaker:REGION:ACCOUNT:model-package/NAME)")
+        if not naming.INSTANCE_TYPE_RE.match(e.instance_type):
+            bad("instance_type", f"{e.instance_type!r} is not an instance type like ml.g5.2xlarge")
+        for key, name in (
+            ("sagemaker_model_name", naming.model_name(e.sagemaker_model_name, "0" * 8)),
+            ("endpoint_name", naming.endpoint_name(e.endpoint_name, "0" * 8)),
+            ("endpoint_name", naming.endpoint_config_name(e.endpoint_name, "0" * 8)),
+        ):
+            why = naming.sagemaker_name_problem(name)
+            if why:
+                bad(key, f"with the 9-character suffix added, {why}")
+    return out
+
+
+def _check_settings(path: Path, s: Settings, pos: Positions) -> list[Problem]:
+    out = []
+
+    def bad(loc: tuple[Any, ...], msg: str) -> None:
+        out.append(Problem(str(path), _dotted(loc), msg, *_position(pos, loc)))
+
+    if not ENVIRONMENT_RE.match(s.environment):
+        bad(("environment",), "must be 1-32 letters, digits, '-' or '_', starting with a letter or digit")
+    if not REGION_RE.match(s.region):
+        bad(("region",), f"{s.region!r} is not an AWS region name like us-east-2")
+    prefix_problem = naming.iam_name_problem(
+        naming.role_name(s.iam_role_name_prefix, s.environment), naming.IAM_ROLE_MAX, "role name"
+    )
+    if prefix_problem and s.execution_role_arn == "":
+        bad(("iam_role_name_prefix",), prefix_problem)
+    if s.execution_role_arn and not ROLE_ARN_RE.match(s.execution_role_arn):
+        bad(("execution_role_arn",), "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME) or \"\"")
+    if s.enable_shared_service_account:
+        user = naming.shared_user_name(s.iam_role_name_prefix, s.environment, s.shared_service_account_name)
+        key = "shared_service_account_name" if s.shared_service_account_name else "iam_role_name_prefix"
+        why = naming.iam_name_problem(user, naming.IAM_USER_MAX, "user name") or naming.iam_name_problem(
+            naming.shared_policy_name(s.iam_role_name_prefix, s.environment, user),
+            naming.IAM_POLICY_MAX, "policy name")
+        if why:
+            bad((key,), why)
+    for itype, price in s.prices.items():
+        if not naming.INSTANCE_TYPE_RE.match(itype):
+            bad(("prices", itype), f"{itype!r} is not an instance type like ml.g5.2xlarge")
+        elif price < 0:
+            bad(("prices", itype), "a price cannot be negative")
+    return out
+
+
+def _selections(data: dict[str, Any]) -> dict[str, Selection]:
+    """The entries of selected_models that are well-formed on their own."""
+    raw = data.get("selected_models")
+    out = {}
+    for name, value in (raw if isinstance(raw, dict) else {}).items():
+        try:
+            out[str(name)] = Selection.model_validate(value)
+        except ValidationError:
+            # Reported by the Settings validation; keep what is usable for the other checks.
+            if isinstance(value, dict) and isinstance(value.get("selector"), str):
+                it = value.get("instance_type")
+                out[str(name)] = Selection.model_construct(
+                    selector=value["selector"], instance_type=it if isinstance(it, str) else None,
+                    instance_count=None)
+    return out
+
+
+def _resolve(
+    path: Path, selections: dict[str, Selection], region: str, catalog: Catalog, pos: Positions,
+    catalog_path: Path,
+) -> tuple[dict[str, Deployment], list[Problem]]:
+    out: list[Problem] = []
+    deployments: dict[str, Deployment] = {}
+    lowered: dict[str, str] = {}
+    for name, sel in selections.items():
+        loc = ("selected_models", name)
+
+        def bad(key: str | None, msg: str, loc: tuple[Any, ...] = loc) -> None:
+            full = loc + ((key,) if key else ())
+            out.append(Problem(str(path), _dotted(full), msg, *_position(pos, full)))
+
+        if not naming.LOGICAL_NAME_RE.match(name):
+            bad(None, "a deployment name must be 1-63 letters, digits, '_' or '-'")
+        if name.lower() in lowered:
+            bad(None, f"differs only in case from {lowered[name.lower()]!r}; use distinct names")
+        lowered.setdefault(name.lower(), name)
+        entry = catalog.models.get(sel.selector)
+        if entry is None:
+            known = ", ".join(sorted(catalog.models)) or "(none: the catalog is empty)"
+            close = difflib.get_close_matches(sel.selector, list(catalog.models), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            bad("selector", f"unknown selector {sel.selector!r}; {hint}known in {catalog_path}: {known}")
+            continue
+        itype = sel.instance_type or entry.instance_type
+        if sel.instance_type is not None and not naming.INSTANCE_TYPE_RE.match(sel.instance_type):
+            bad("instance_type", f"{sel.instance_type!r} must look like ml.<family>.<size>, e.g. ml.g5.2xlarge")
+        pkg_region = naming.arn_region(entry.model_package)
+        if pkg_region and pkg_region != region:
+            bad("selector", f"model package of {sel.selector!r} is in {pkg_region} but region is "
+                f"{region}; model package ARNs are regional: deploy in {pkg_region} or use the "
+                f"package ARN for {region} in {catalog_path}")
+        deployments[name] = Deployment(
+            name=name, selector=sel.selector, sagemaker_model_name=entry.sagemaker_model_name,
+            endpoint_name=entry.endpoint_name, forge_model_name=entry.forge_model_name,
+            model_package=entry.model_package, instance_type=itype,
+            instance_count=sel.instance_count if sel.instance_count is not None else entry.instance_count,
+        )
+    return deployments, out
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Only the catalog (for `esmctl catalog` where there is no esmctl.yaml)."""
+    data, positions, problems = _load_yaml(path, _read_text(path, "models.yaml"))
+    try:
+        catalog = Catalog.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(problems + _pydantic_problems(path, e, positions, Catalog)) from None
+    problems += _check_catalog(path, catalog, positions)
+    if problems:
+        raise ConfigError(problems)
+    return catalog

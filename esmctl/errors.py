@@ -1,0 +1,98 @@
+"""Errors a user can act on.
+
+Every failure esmctl expects (bad input, AWS refusals, a held lock, a failed endpoint) is an
+`EsmctlError` carrying the cause and the next step. The CLI prints those in a few lines and exits
+with `exit_code`; anything else is a bug and shows a traceback only with `-v`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class EsmctlError(Exception):
+    """A failure with a cause a person can read and a next step."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str = "", details: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a configuration file."""
+
+    file: str
+    path: str  # dotted key path, e.g. selected_models.prototype_model.selector
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def location(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return where
+
+    def render(self) -> str:
+        key = f" {self.path}:" if self.path else ""
+        return f"{self.location()}:{key} {self.message}"
+
+
+class ConfigError(EsmctlError):
+    """Every problem found in esmctl.yaml / models.yaml, reported at once."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        n = len(problems)
+        super().__init__(
+            f"{n} problem{'s' if n != 1 else ''} in the configuration; nothing was changed.",
+            hint="Fix the files, then run `esmctl validate`.",
+        )
+        self.problems = problems
+
+
+class StateError(EsmctlError):
+    """The state file cannot be used as it is."""
+
+
+class LockHeld(EsmctlError):
+    """Another esmctl run holds the state lock."""
+
+
+class AwsError(EsmctlError):
+    """AWS refused or failed a call; the message says why and what to do."""
+
+    def __init__(self, message: str, *, hint: str = "", details: str = "", code: str = "") -> None:
+        super().__init__(message, hint=hint, details=details)
+        self.code = code
+
+
+class NotFound(AwsError):
+    """The resource does not exist (deletes treat this as done)."""
+
+
+class AlreadyExists(AwsError):
+    """A create call found the name taken (by an earlier, interrupted run or by someone else)."""
+
+
+class Refused(EsmctlError):
+    """The user declined, or a non-interactive run was not confirmed with --yes."""
+
+
+class DeployFailed(EsmctlError):
+    """The run finished, but some endpoints failed or an update was rolled back."""
+
+
+class Interrupted(EsmctlError):
+    """Ctrl-C: the state is saved; what is still being created in AWS is named."""
+
+    exit_code = 130

@@ -1,0 +1,120 @@
+"""Observe stage: what AWS reports now, read in bulk.
+
+One paginated List* call per resource kind (100 per page) instead of a Describe per resource;
+`DescribeEndpoint` only for what List cannot tell (the config an endpoint runs on, while an update
+may be pending, and the FailureReason of a failed endpoint). Names are compared case-insensitively,
+as SageMaker does. This module never mutates anything and never imports boto3 itself: the typed
+adapters come in as arguments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from esmctl import naming
+
+if TYPE_CHECKING:
+    from esmctl.aws import Aws
+    from esmctl.config import Config
+    from esmctl.state import State
+
+SETTLED = {"InService", "Failed", "OutOfService"}
+BUSY = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting", "UpdateRollbackFailed"}
+
+
+@dataclass(frozen=True)
+class ObservedEndpoint:
+    name: str
+    arn: str
+    status: str
+    config_name: str | None = None  # None: not described in this refresh
+    failure_reason: str = ""
+    created: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ObservedRole:
+    name: str
+    arn: str
+    policy_attached: bool
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A snapshot of the account, keyed by lowercased name."""
+
+    account_id: str
+    region: str
+    models: dict[str, str] = field(default_factory=dict)  # lower name -> arn
+    configs: dict[str, str] = field(default_factory=dict)
+    endpoints: dict[str, ObservedEndpoint] = field(default_factory=dict)
+    role: ObservedRole | None = None
+
+    def endpoint(self, name: str) -> ObservedEndpoint | None:
+        return self.endpoints.get(name.lower())
+
+    def has_model(self, name: str) -> bool:
+        return name.lower() in self.models
+
+    def has_config(self, name: str) -> bool:
+        return name.lower() in self.configs
+
+
+def observe(aws: Aws, config: Config | None, state: State | None) -> Observed:
+    """Read everything the planner needs about this environment from AWS."""
+    account = aws.account_id()
+    sm = aws.sagemaker
+    models = {m["ModelName"].lower(): m["ModelArn"] for m in sm.list_models()}
+    configs = {c["EndpointConfigName"].lower(): c["EndpointConfigArn"] for c in sm.list_endpoint_configs()}
+    endpoints: dict[str, ObservedEndpoint] = {}
+    for e in sm.list_endpoints():
+        endpoints[e["EndpointName"].lower()] = ObservedEndpoint(
+            name=e["EndpointName"], arn=e["EndpointArn"], status=e["EndpointStatus"],
+            created=e.get("CreationTime"),
+        )
+    for name in _to_describe(endpoints, state):
+        d = sm.describe_endpoint(name)
+        if d is not None:
+            endpoints[name.lower()] = ObservedEndpoint(
+                name=d["EndpointName"], arn=d["EndpointArn"], status=d["EndpointStatus"],
+                config_name=d.get("EndpointConfigName"), failure_reason=d.get("FailureReason", ""),
+                created=d.get("CreationTime"),
+            )
+    role = None
+    role_name = _role_name(config, state)
+    if role_name:
+        r = aws.iam.get_role(role_name)
+        if r is not None:
+            attached = {p["PolicyArn"] for p in aws.iam.list_attached_role_policies(role_name)}
+            role = ObservedRole(
+                name=r["RoleName"], arn=r["Arn"], policy_attached=naming.MANAGED_POLICY_ARN in attached,
+                tags={t["Key"]: t["Value"] for t in r.get("Tags", [])},
+            )
+    return Observed(account, aws.region, models, configs, endpoints, role)
+
+
+def _role_name(config: Config | None, state: State | None) -> str | None:
+    if state is not None and state.role is not None and state.role.created_by_esmctl:
+        return state.role.name
+    if config is not None and config.creates_role:
+        return config.role_name
+    return None
+
+
+def _to_describe(endpoints: dict[str, ObservedEndpoint], state: State | None) -> list[str]:
+    """Endpoints whose config or failure reason List cannot tell and the planner needs."""
+    if state is None:
+        return []
+    out = []
+    for dep in state.deployments.values():
+        ep = dep.endpoint
+        if ep is None or ep.name.lower() not in endpoints:
+            continue
+        seen = endpoints[ep.name.lower()]
+        current = dep.endpoint_config.name if dep.endpoint_config else ""
+        if seen.status == "Failed" or seen.status in BUSY or ep.config_name.lower() != current.lower():
+            out.append(ep.name)
+    return out

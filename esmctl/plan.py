@@ -1,0 +1,381 @@
+"""Plan stage: desired (config) × recorded (state) × observed (AWS) → an ordered, frozen Plan.
+
+Pure: no I/O, no clock, no randomness of its own (new suffixes come from an injected function).
+`plan` renders the Plan; `deploy` hands the same Plan to the executor. Updates keep the endpoint
+name: a changed instance type/count gets a new endpoint config, a changed model package or selector
+a new model and config, and the endpoint is moved with UpdateEndpoint; the old ones are "retired"
+and deleted only once the endpoint is confirmed to run on the new config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from esmctl import naming, prices
+from esmctl.config import Config, Deployment
+from esmctl.observe import BUSY, Observed, ObservedEndpoint, ObservedRole
+from esmctl.state import DeploymentState, State
+
+Phase = Literal["pre", "apply", "after_wait", "post"]
+
+ADD = {"create_role", "attach_role_policy", "create_model", "create_endpoint_config", "create_endpoint"}
+CHANGE = {"update_endpoint"}
+DESTROY = {"delete_endpoint", "delete_endpoint_config", "delete_model", "detach_role_policy", "delete_role"}
+SYMBOL = {**{k: "+" for k in ADD}, **{k: "~" for k in CHANGE}, **{k: "-" for k in DESTROY},
+          "replace_endpoint": "-/+", "forget_deployment": "-"}
+RESOURCE = {
+    "create_role": "role", "attach_role_policy": "role policy attachment", "create_model": "model",
+    "create_endpoint_config": "endpoint config", "create_endpoint": "endpoint",
+    "update_endpoint": "endpoint", "replace_endpoint": "endpoint", "delete_endpoint": "endpoint",
+    "delete_endpoint_config": "endpoint config", "delete_model": "model",
+    "detach_role_policy": "role policy attachment", "delete_role": "role",
+    "forget_deployment": "deployment record",
+}
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step: an AWS call the executor makes (and the state change around it)."""
+
+    kind: str
+    deployment: str  # logical name, or "-" for shared resources
+    name: str  # the resource's name
+    phase: Phase = "apply"
+    reason: str = ""
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def symbol(self) -> str:
+        return SYMBOL[self.kind]
+
+    def param(self, key: str, default: Any = None) -> Any:
+        return dict(self.params).get(key, default)
+
+    def describe(self) -> str:
+        who = f"{self.deployment}: " if self.deployment != naming.SHARED else ""
+        text = f"{self.symbol} {who}{RESOURCE[self.kind]} {self.name}"
+        return text + (f"  ({self.reason})" if self.reason else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.kind, "symbol": self.symbol, "deployment": self.deployment,
+                "resource": RESOURCE[self.kind], "name": self.name, "phase": self.phase,
+                "reason": self.reason, **{k: v for k, v in self.params}}
+
+
+def _act(kind: str, deployment: str, name: str, phase: Phase = "apply", reason: str = "",
+         **params: Any) -> Action:
+    return Action(kind, deployment, name, phase, reason, tuple(sorted(params.items())))
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    notes: tuple[str, ...] = ()
+    wait_for: tuple[str, ...] = ()  # endpoints already busy in AWS that deploy waits for
+    cost_before: float = 0.0
+    cost_after: float = 0.0
+    unknown_prices: tuple[str, ...] = ()
+    stopped: tuple[str, ...] = ()  # deployments kept stopped (not billed)
+
+    @property
+    def add(self) -> int:
+        return sum(1 for a in self.actions if a.kind in ADD or a.kind == "replace_endpoint")
+
+    @property
+    def change(self) -> int:
+        return sum(1 for a in self.actions if a.kind in CHANGE)
+
+    @property
+    def destroy(self) -> int:
+        return sum(1 for a in self.actions if a.kind in DESTROY or a.kind == "replace_endpoint")
+
+    @property
+    def empty(self) -> bool:
+        return not any(a.kind != "forget_deployment" for a in self.actions)
+
+    def summary(self) -> str:
+        return f"Plan: {self.add} to add, {self.change} to change, {self.destroy} to destroy."
+
+    def by_deployment(self, phase: Phase) -> dict[str, list[Action]]:
+        out: dict[str, list[Action]] = {}
+        for a in self.actions:
+            if a.phase == phase:
+                out.setdefault(a.deployment, []).append(a)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "actions": [a.to_json() for a in self.actions],
+            "summary": {"add": self.add, "change": self.change, "destroy": self.destroy},
+            "changes": not self.empty,
+            "notes": list(self.notes),
+            "wait_for": list(self.wait_for),
+            "stopped": list(self.stopped),
+            "estimated_cost_per_hour": {"before": round(self.cost_before, 4),
+                                        "after": round(self.cost_after, 4),
+                                        "unknown_prices": list(self.unknown_prices)},
+        }
+
+
+def observed_from_state(state: State | None, region: str) -> Observed:
+    """What AWS would report if the state were exact (for `--no-refresh`)."""
+    if state is None:
+        return Observed(account_id="", region=region)
+    models, configs, endpoints = {}, {}, {}
+    for dep in state.deployments.values():
+        if dep.model and dep.model.created:
+            models[dep.model.name.lower()] = dep.model.arn
+        if dep.endpoint_config and dep.endpoint_config.created:
+            configs[dep.endpoint_config.name.lower()] = dep.endpoint_config.arn
+        for r in dep.retired:
+            (models if r.kind == "model" else configs)[r.name.lower()] = ""
+        ep = dep.endpoint
+        if ep and ep.created and dep.desired == "running":
+            endpoints[ep.name.lower()] = ObservedEndpoint(
+                ep.name, ep.arn, ep.status or "InService", ep.config_name or None, ep.failure_reason)
+    role = None
+    if state.role and state.role.created:
+        role = ObservedRole(state.role.name, state.role.arn, state.role.policy_attached,
+                            {naming.TAG_ENVIRONMENT: state.environment})
+    return Observed(state.account_id, state.region, models, configs, endpoints, role)
+
+
+def plan(
+    config: Config | None,
+    state: State | None,
+    observed: Observed,
+    *,
+    new_suffix: Callable[[], str] = naming.new_suffix,
+    targets: Iterable[str] = (),
+    destroy: bool = False,
+) -> Plan:
+    """Everything `deploy` (or `destroy`) must do, in order."""
+    targets = set(targets)
+    desired: dict[str, Deployment] = {} if destroy or config is None else dict(config.deployments)
+    recorded = dict(state.deployments) if state else {}
+    in_scope = (lambda n: n in targets) if targets else (lambda n: True)
+    actions: list[Action] = []
+    notes: list[str] = []
+    wait_for: list[str] = []
+    stopped: list[str] = []
+
+    if not destroy and config is not None and config.creates_role and desired:
+        actions += _plan_role(config, state, observed)
+
+    for name in sorted(set(desired) | set(recorded)):
+        if not in_scope(name):
+            continue
+        want, have = desired.get(name), recorded.get(name)
+        if want is None and have is not None:
+            actions += _plan_removal(name, have, observed)
+        elif want is not None:
+            if have is not None and have.desired == "stopped":
+                stopped.append(name)
+            acts, note, busy = _plan_deployment(want, have, observed, new_suffix)
+            actions += acts
+            notes += note
+            wait_for += busy
+
+    if destroy and not targets and state and state.role and state.role.created_by_esmctl:
+        role = state.role.name
+        if observed.role is not None or not state.role.created:
+            if observed.role is None or observed.role.policy_attached:
+                actions.append(_act("detach_role_policy", naming.SHARED, role, "post",
+                                    policy_arn=naming.MANAGED_POLICY_ARN))
+            actions.append(_act("delete_role", naming.SHARED, role, "post"))
+
+    region = config.region if config else observed.region
+    overrides = config.settings.prices if config else {}
+    before, unknown_b = _cost(_running_now(state, observed), region, overrides)
+    after_set = {} if destroy else {
+        n: (d.instance_type, d.instance_count) for n, d in desired.items()
+        if not (recorded.get(n) and recorded[n].desired == "stopped")
+    }
+    if targets and not destroy:  # deployments outside the target keep what they have now
+        now = _running_now(state, observed)
+        after_set = {n: v for n, v in after_set.items() if n in targets} | {
+            n: v for n, v in now.items() if n not in targets}
+    if targets and destroy:
+        now = _running_now(state, observed)
+        after_set = {n: v for n, v in now.items() if n not in targets}
+    after, unknown_a = _cost(after_set, region, overrides)
+    return Plan(tuple(actions), tuple(notes), tuple(wait_for), before, after,
+                tuple(sorted(unknown_b | unknown_a)), tuple(stopped))
+
+
+def _plan_role(config: Config, state: State | None, observed: Observed) -> list[Action]:
+    name = config.role_name
+    out = []
+    if observed.role is None:
+        out.append(_act("create_role", naming.SHARED, name, "pre"))
+        out.append(_act("attach_role_policy", naming.SHARED, name, "pre",
+                        policy_arn=naming.MANAGED_POLICY_ARN))
+    elif not observed.role.policy_attached:
+        out.append(_act("attach_role_policy", naming.SHARED, name, "pre",
+                        policy_arn=naming.MANAGED_POLICY_ARN))
+    return out
+
+
+def _plan_deployment(
+    want: Deployment, have: DeploymentState | None, observed: Observed, new_suffix: Callable[[], str]
+) -> tuple[list[Action], list[str], list[str]]:
+    name = want.name
+    acts: list[Action] = []
+    notes: list[str] = []
+    busy: list[str] = []
+    suffix = have.suffix if have else new_suffix()
+
+    # The model: replaced when what it runs changes; recreated when it vanished.
+    model = have.model if have else None
+    model_reason = ""
+    if model is None:
+        model_name = naming.model_name(want.sagemaker_model_name, suffix if have is None else new_suffix())
+        acts.append(_act("create_model", name, model_name, model_package=want.model_package,
+                         selector=want.selector, forge_model_name=want.forge_model_name, suffix=suffix))
+    elif (model.model_package, model.selector, model.forge_model_name) != (
+            want.model_package, want.selector, want.forge_model_name):
+        model_name = naming.model_name(want.sagemaker_model_name, new_suffix())
+        model_reason = _diff("selector", model.selector, want.selector) or _diff(
+            "model_package", model.model_package, want.model_package) or _diff(
+            "forge_model_name", model.forge_model_name, want.forge_model_name)
+        acts.append(_act("create_model", name, model_name, reason=f"replaces {model.name}: {model_reason}",
+                         model_package=want.model_package, selector=want.selector,
+                         forge_model_name=want.forge_model_name, replaces=model.name))
+    else:
+        model_name = model.name
+        if not observed.has_model(model.name):
+            acts.append(_act("create_model", name, model_name, reason="missing in AWS: recreate",
+                             model_package=want.model_package, selector=want.selector,
+                             forge_model_name=want.forge_model_name))
+
+    # The endpoint config: replaced when the model or the hardware changes.
+    cfg = have.endpoint_config if have else None
+    base = want.endpoint_name
+    if cfg is None:
+        cfg_name = naming.endpoint_config_name(base, suffix if have is None else new_suffix())
+        acts.append(_act("create_endpoint_config", name, cfg_name, model_name=model_name,
+                         instance_type=want.instance_type, instance_count=want.instance_count,
+                         reason=f"{want.instance_type} × {want.instance_count}"))
+    elif cfg.model_name != model_name or (cfg.instance_type, cfg.instance_count) != (
+            want.instance_type, want.instance_count):
+        cfg_name = naming.endpoint_config_name(base, new_suffix())
+        why = model_reason and "new model" or ", ".join(x for x in (
+            _diff("instance_type", cfg.instance_type, want.instance_type),
+            _diff("instance_count", cfg.instance_count, want.instance_count)) if x)
+        acts.append(_act("create_endpoint_config", name, cfg_name, model_name=model_name,
+                         instance_type=want.instance_type, instance_count=want.instance_count,
+                         replaces=cfg.name, reason=f"replaces {cfg.name}: {why}"))
+    else:
+        cfg_name = cfg.name
+        if not observed.has_config(cfg.name):
+            acts.append(_act("create_endpoint_config", name, cfg_name, model_name=model_name,
+                             instance_type=want.instance_type, instance_count=want.instance_count,
+                             reason="missing in AWS: recreate"))
+
+    # The endpoint: its name never changes once chosen.
+    ep_name = have.endpoint.name if have and have.endpoint else naming.endpoint_name(base, suffix)
+    running = have is None or have.desired == "running"
+    seen = observed.endpoint(ep_name)
+    moved = False  # will the endpoint run on cfg_name once this plan is done?
+    if not running:
+        notes.append(f"{name}: stopped (not billed); `esmctl start {name}` brings it back")
+    elif seen is None:
+        why = "" if have is None or have.endpoint is None or not have.endpoint.created else \
+            "vanished from AWS: recreate"
+        acts.append(_act("create_endpoint", name, ep_name, config_name=cfg_name, reason=why))
+        moved = True
+    elif seen.status == "Failed":
+        acts.append(_act("replace_endpoint", name, ep_name, config_name=cfg_name,
+                         reason=f"Failed: {seen.failure_reason or 'no reason given'}"))
+        moved = True
+    elif seen.status in BUSY:
+        busy.append(ep_name)
+        notes.append(f"{name}: endpoint {ep_name} is {seen.status}; deploy waits for it")
+        on = seen.config_name or (have.endpoint.config_name if have and have.endpoint else "")
+        if on.lower() != cfg_name.lower():
+            notes.append(f"{name}: run `esmctl deploy` again once it settles to move it to {cfg_name}")
+    else:
+        on = seen.config_name or (have.endpoint.config_name if have and have.endpoint else "")
+        if on.lower() != cfg_name.lower():
+            acts.append(_act("update_endpoint", name, ep_name, config_name=cfg_name,
+                             old_config_name=on, reason=f"{on or '?'} → {cfg_name}"))
+            moved = True
+        else:
+            moved = True  # already there
+
+    # Retired models/configs: deleted once the endpoint runs on the new config (or is stopped).
+    retired = list(have.retired) if have else []
+    for a in acts:
+        if a.param("replaces"):
+            retired.append(_Retired(a.kind, a.param("replaces")))
+    phase: Phase = "after_wait" if any(a.kind in ("update_endpoint", "replace_endpoint", "create_endpoint")
+                                       for a in acts) else "apply"
+    if moved or not running:
+        for r in retired:
+            kind = "delete_model" if r.kind in ("model", "create_model") else "delete_endpoint_config"
+            exists = observed.has_model(r.name) if kind == "delete_model" else observed.has_config(r.name)
+            if exists:
+                acts.append(_act(kind, name, r.name, phase, reason="retired: the endpoint moved off it"))
+    return _order(acts), notes, busy
+
+
+@dataclass(frozen=True)
+class _Retired:
+    kind: str
+    name: str
+
+
+_ORDER = ["create_model", "create_endpoint_config", "create_endpoint", "replace_endpoint",
+          "update_endpoint", "delete_endpoint", "delete_endpoint_config", "delete_model",
+          "forget_deployment"]
+
+
+def _order(acts: list[Action]) -> list[Action]:
+    return sorted(acts, key=lambda a: _ORDER.index(a.kind))
+
+
+def _plan_removal(name: str, have: DeploymentState, observed: Observed) -> list[Action]:
+    acts = []
+    if have.endpoint and observed.endpoint(have.endpoint.name):
+        acts.append(_act("delete_endpoint", name, have.endpoint.name, reason="no longer selected"))
+    configs = [have.endpoint_config.name] if have.endpoint_config else []
+    configs += [r.name for r in have.retired if r.kind == "endpoint_config"]
+    for c in configs:
+        if observed.has_config(c):
+            acts.append(_act("delete_endpoint_config", name, c))
+    models = [have.model.name] if have.model else []
+    models += [r.name for r in have.retired if r.kind == "model"]
+    for m in models:
+        if observed.has_model(m):
+            acts.append(_act("delete_model", name, m))
+    acts.append(_act("forget_deployment", name, name))
+    return acts
+
+
+def _running_now(state: State | None, observed: Observed) -> dict[str, tuple[str, int]]:
+    """Deployments whose endpoint exists (and bills) now, with the hardware it runs on."""
+    out = {}
+    for name, dep in (state.deployments if state else {}).items():
+        if dep.endpoint and dep.endpoint_config and observed.endpoint(dep.endpoint.name):
+            cfg = dep.endpoint_config
+            out[name] = (cfg.instance_type, cfg.instance_count)
+    return out
+
+
+def _cost(running: dict[str, tuple[str, int]], region: str,
+          overrides: dict[str, float]) -> tuple[float, set[str]]:
+    total, unknown = 0.0, set()
+    for itype, count in running.values():
+        c = prices.cost(itype, count, region, overrides)
+        if c is None:
+            unknown.add(itype)
+        else:
+            total += c
+    return total, unknown
+
+
+def _diff(key: str, old: object, new: object) -> str:
+    return f"{key} {old} → {new}" if old != new else ""
+

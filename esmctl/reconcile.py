@@ -1,0 +1,87 @@
+"""Refresh stage: bring the state's records in line with what AWS reports, and say what drifted.
+
+Pure: mutates the State object it is given, no I/O. A record whose create call was never confirmed
+(the run died) is marked created when AWS has it; a resource that vanished, failed or changed is
+reported as drift for `refresh`, `plan` and `deploy` to show and repair.
+"""
+
+from __future__ import annotations
+
+from esmctl import naming
+from esmctl.errors import AwsError, StateError
+from esmctl.observe import Observed
+from esmctl.state import RoleRecord, State
+
+
+def check_identity(state: State, observed: Observed) -> None:
+    """Refuse to act on another account or region than the state was made in."""
+    if state.account_id and observed.account_id and state.account_id != observed.account_id:
+        raise StateError(
+            f"The state was made in AWS account {state.account_id}, but the credentials are for "
+            f"account {observed.account_id}; nothing was changed.",
+            hint="Use the profile of the state's account (--profile), or another environment/state file.")
+    if state.region != observed.region:
+        raise StateError(
+            f"The state was made in region {state.region}, but this run targets {observed.region}; "
+            "nothing was changed.",
+            hint=f"Set `region: {state.region}` back, or use another `environment:` for {observed.region}.")
+
+
+def reconcile(state: State, observed: Observed, environment: str) -> list[str]:
+    """Update `state` from `observed`; return one line per drift found."""
+    drift: list[str] = []
+    if observed.account_id and not state.account_id:
+        state.account_id = observed.account_id
+    role = observed.role
+    if role is not None:
+        ours = role.tags.get(naming.TAG_ENVIRONMENT) == environment
+        if state.role is None and not ours:
+            raise AwsError(
+                f"The IAM role {role.name} already exists and was not made by esmctl for environment "
+                f"{environment!r}.",
+                hint="Set `execution_role_arn:` in esmctl.yaml to use it, or change `iam_role_name_prefix` "
+                "or `environment` so esmctl makes its own.")
+        if state.role is None:
+            state.role = RoleRecord(name=role.name, created_by_esmctl=True)
+        state.role.arn, state.role.created, state.role.policy_attached = role.arn, True, role.policy_attached
+        if not role.policy_attached:
+            drift.append(f"role {role.name}: {naming.MANAGED_POLICY_ARN} is not attached")
+    elif state.role is not None and state.role.created and state.role.created_by_esmctl:
+        drift.append(f"role {state.role.name}: deleted outside esmctl")
+        state.role.created = False
+        state.role.policy_attached = False
+
+    for name, dep in state.deployments.items():
+        for rec, has, what in ((dep.model, observed.has_model, "model"),
+                               (dep.endpoint_config, observed.has_config, "endpoint config")):
+            if rec is None:
+                continue
+            if has(rec.name):
+                arn = (observed.models if what == "model" else observed.configs)[rec.name.lower()]
+                rec.created, rec.arn = True, arn or rec.arn
+            elif rec.created:
+                drift.append(f"{name}: {what} {rec.name} deleted outside esmctl")
+                rec.created = False
+        ep = dep.endpoint
+        if ep is None:
+            continue
+        seen = observed.endpoint(ep.name)
+        if seen is None:
+            if ep.created and dep.desired == "running":
+                drift.append(f"{name}: endpoint {ep.name} deleted outside esmctl")
+            ep.created, ep.status = False, ""
+            continue
+        ep.created, ep.arn, ep.status = True, seen.arn, seen.status
+        if seen.config_name:
+            if ep.config_name and seen.config_name.lower() != ep.config_name.lower() and seen.status == "InService":
+                if dep.endpoint_config and seen.config_name.lower() != dep.endpoint_config.name.lower():
+                    drift.append(f"{name}: endpoint {ep.name} runs on {seen.config_name}, "
+                                 f"not on {dep.endpoint_config.name}")
+            if seen.status == "InService":
+                ep.config_name = seen.config_name
+        if seen.status == "Failed":
+            ep.failure_reason = seen.failure_reason
+            drift.append(f"{name}: endpoint {ep.name} Failed: {seen.failure_reason or 'no reason given'}")
+        if dep.desired == "stopped":
+            drift.append(f"{name}: endpoint {ep.name} exists although the deployment is stopped (billed)")
+    return drift

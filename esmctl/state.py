@@ -1,0 +1,301 @@
+"""State stage: esmctl's own record of what it made, one JSON document per environment.
+
+Rules: written atomically (temp file, fsync, rename) with mode 0600 and the previous version kept
+as `.backup`; `serial` grows by one on every write; `lineage` is set once. A document that is not
+valid JSON, or of a newer schema, is refused and never overwritten. Commands that change things
+hold `<environment>.lock` (O_EXCL) for their whole run. No AWS calls here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import socket
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from esmctl import __version__
+from esmctl.errors import LockHeld, StateError
+
+SCHEMA_VERSION = 1
+HISTORY_KEEP = 20  # creation times kept for the ETA of later waits
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(t: dt.datetime | None) -> str | None:
+    return t.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if t else None
+
+
+def parse_iso(s: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00")) if s else None
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class Resource(_Doc):
+    """A resource esmctl made or is about to make. The name is recorded before the create call."""
+
+    name: str
+    arn: str = ""
+    created: bool = False  # False: recorded, create call not confirmed yet
+
+
+class ModelRecord(Resource):
+    model_package: str
+    selector: str
+    forge_model_name: str
+
+
+class ConfigRecord(Resource):
+    model_name: str
+    instance_type: str
+    instance_count: int
+
+
+class EndpointRecord(Resource):
+    config_name: str = ""  # the endpoint config the endpoint was last confirmed to run on
+    status: str = ""  # last status seen in AWS
+    failure_reason: str = ""
+    creating_since: str | None = None  # when the current create/update call was made
+
+
+class Retired(_Doc):
+    """An old model or endpoint config, deleted once the endpoint runs on its successor."""
+
+    kind: Literal["model", "endpoint_config"]
+    name: str
+
+
+class DeploymentState(_Doc):
+    selector: str
+    suffix: str
+    forge_model_name: str
+    model: ModelRecord | None = None
+    endpoint_config: ConfigRecord | None = None
+    endpoint: EndpointRecord | None = None
+    desired: Literal["running", "stopped"] = "running"
+    retired: list[Retired] = Field(default_factory=list)
+    created_at: str | None = None
+    started_at: str | None = None
+    stopped_at: str | None = None
+
+
+class RoleRecord(Resource):
+    created_by_esmctl: bool = True
+    policy_attached: bool = False
+
+
+class State(_Doc):
+    version: int = SCHEMA_VERSION
+    serial: int = 0
+    lineage: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    esmctl_version: str = __version__
+    account_id: str = ""
+    region: str
+    environment: str
+    role: RoleRecord | None = None
+    shared_account: dict[str, object] | None = None
+    deployments: dict[str, DeploymentState] = Field(default_factory=dict)
+    creation_seconds: list[float] = Field(default_factory=list)  # recent endpoint creation times
+
+
+def backup_path(path: Path) -> Path:
+    return path.with_name(path.name + ".backup")
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_suffix(".lock")
+
+
+def read(path: Path) -> State | None:
+    """The state at `path`, or None when there is none yet."""
+    try:
+        if path.is_dir():
+            raise StateError(f"The state path {path} is a directory, not a file.",
+                             hint="Move it away or set `state:` in esmctl.yaml to a file path.")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        raise StateError(f"The state file {path} is not readable (permissions).",
+                         hint=f"Check its owner and mode: `ls -l {path}`.") from None
+    return parse(raw, str(path))
+
+
+def parse(raw: bytes, where: str) -> State:
+    backup = f"{where}.backup"
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise StateError(
+            f"The state file {where} is not valid JSON ({e}); esmctl will not overwrite it.",
+            hint=f"Restore the previous version from {backup} (`cp {backup} {where}`), "
+            "then run `esmctl refresh`.",
+        ) from None
+    if not isinstance(doc, dict):
+        raise StateError(f"The state file {where} is not a JSON object.",
+                         hint=f"Restore it from {backup}.")
+    version = doc.get("version")
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise StateError(
+            f"The state file {where} has schema version {version}, written by esmctl "
+            f"{doc.get('esmctl_version', '?')}; this esmctl ({__version__}) reads up to {SCHEMA_VERSION}.",
+            hint="Upgrade esmctl (`pip install -U esmctl`); the state was left as it is.",
+        )
+    try:
+        return State.model_validate(doc)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise StateError(
+            f"The state file {where} does not match the schema ({loc}: {first['msg']}); "
+            "esmctl will not overwrite it.",
+            hint=f"Restore the previous version from {backup}, then run `esmctl refresh`.",
+        ) from None
+
+
+def write(path: Path, state: State) -> None:
+    """Atomically replace the state: bump serial, keep the old file as .backup, mode 0600."""
+    state.serial += 1
+    state.esmctl_version = __version__
+    data = state.model_dump_json(indent=2, exclude_none=False).encode() + b"\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        _atomic_write(backup_path(path), path.read_bytes())
+    _atomic_write(path, data)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable too
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+class Store:
+    """The state of one environment, shared by the executor's threads; every change is written."""
+
+    def __init__(self, path: Path, state: State) -> None:
+        self.path = path
+        self.state = state
+        self._lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def change(self) -> Iterator[State]:
+        """Mutate the state under the store's lock; it is written when the block ends."""
+        with self._lock:
+            yield self.state
+            write(self.path, self.state)
+
+    def save(self) -> None:
+        with self._lock:
+            write(self.path, self.state)
+
+
+# --- the lock ----------------------------------------------------------------------------------
+
+
+class LockInfo(BaseModel):
+    pid: int
+    host: str
+    command: str
+    since: str
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host}, `{self.command}`, since {self.since}"
+
+    def alive(self) -> bool | None:
+        """True/False for a holder on this host; None when it runs elsewhere (unknown)."""
+        if self.host != socket.gethostname():
+            return None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def read_lock(path: Path) -> LockInfo | None:
+    lp = lock_path(path)
+    try:
+        return LockInfo.model_validate_json(lp.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (ValidationError, ValueError):
+        return LockInfo(pid=0, host="?", command="? (unreadable lock file)", since="?")
+
+
+@contextlib.contextmanager
+def locked(path: Path, command: str) -> Iterator[None]:
+    """Hold the environment's lock for the block; fail at once if someone else has it."""
+    lp = lock_path(path)
+    lp.parent.mkdir(parents=True, exist_ok=True)
+    info = LockInfo(pid=os.getpid(), host=socket.gethostname(), command=command, since=iso(utcnow()) or "")
+    try:
+        fd = os.open(lp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        holder = read_lock(path)
+        desc = holder.describe() if holder else "unknown holder"
+        stale = holder is not None and holder.alive() is False
+        raise LockHeld(
+            f"The state of this environment is locked by {desc}"
+            + (" — that process is no longer running (stale lock)." if stale else "."),
+            hint="Run `esmctl unlock` to clear the stale lock." if stale
+            else "Wait for that run to finish; if it died, `esmctl unlock` (add --force if it "
+            "ran on another host).",
+        ) from None
+    with os.fdopen(fd, "w") as f:
+        f.write(info.model_dump_json())
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lp)
+
+
+def unlock(path: Path, *, force: bool = False) -> LockInfo | None:
+    """Remove a lock left by a dead process. Refuses a live (or unknown) holder unless forced."""
+    holder = read_lock(path)
+    if holder is None:
+        return None
+    if not force and holder.alive() is not False:
+        where = "is still running" if holder.alive() else "runs on another host, so esmctl cannot tell if it is alive"
+        raise LockHeld(f"The lock holder ({holder.describe()}) {where}.",
+                       hint="Use `esmctl unlock --force` only if you are sure it is gone.")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(lock_path(path))
+    return holder
+
+
+def command_line() -> str:
+    return " ".join(["esmctl", *sys.argv[1:]])[:200]

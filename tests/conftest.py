@@ -1,0 +1,38 @@
+"""Shared fixtures: example folders on disk; no AWS credentials ever reach a real endpoint."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "esmctl" / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and no profile, so nothing can sign a request for a real account."""
+    for k in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "ESMCTL_CONFIG"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-2")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/esmctl-test-aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/esmctl-test-aws-credentials")
+
+
+def write_example(folder: Path, example: str = "basic") -> Path:
+    """esmctl.yaml (from the example) and models.yaml in `folder`; returns the esmctl.yaml path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLES / f"{example}.yaml", folder / "esmctl.yaml")
+    shutil.copy(EXAMPLES / "models.yaml", folder / "models.yaml")
+    return folder / "esmctl.yaml"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    write_example(tmp_path, "multi_model")
+    return tmp_path
