@@ -140,7 +140,8 @@ class Executor:
 
     # --- one step ------------------------------------------------------------------------------
     def _do(self, a: Action) -> None:
-        self.ui.step(a.describe().replace("  (", " (", 1))
+        if a.kind != "forget_deployment":
+            self.ui.step(a.describe().replace("  (", " (", 1))
         getattr(self, f"_{a.kind}")(a)
 
     def _dep(self, a: Action) -> DeploymentState:

@@ -169,7 +169,7 @@ def plan(
             continue
         want, have = desired.get(name), recorded.get(name)
         if want is None and have is not None:
-            actions += _plan_removal(name, have, observed)
+            actions += _plan_removal(name, have, observed, "destroy" if destroy else "no longer selected")
         elif want is not None:
             if have is not None and have.desired == "stopped":
                 stopped.append(name)
@@ -336,10 +336,10 @@ def _order(acts: list[Action]) -> list[Action]:
     return sorted(acts, key=lambda a: _ORDER.index(a.kind))
 
 
-def _plan_removal(name: str, have: DeploymentState, observed: Observed) -> list[Action]:
+def _plan_removal(name: str, have: DeploymentState, observed: Observed, why: str) -> list[Action]:
     acts = []
     if have.endpoint and observed.endpoint(have.endpoint.name):
-        acts.append(_act("delete_endpoint", name, have.endpoint.name, reason="no longer selected"))
+        acts.append(_act("delete_endpoint", name, have.endpoint.name, reason=why))
     configs = [have.endpoint_config.name] if have.endpoint_config else []
     configs += [r.name for r in have.retired if r.kind == "endpoint_config"]
     for c in configs:

@@ -34,6 +34,8 @@ class UI:
         no_color = color is False or bool(os.environ.get("NO_COLOR"))
         self.err = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True)
         self.out = Console(no_color=no_color, highlight=False, soft_wrap=True)
+        if not self.out.is_terminal and "COLUMNS" not in os.environ:
+            self.out.width = 200  # piped tables: don't squeeze them into 80 columns
         self.verbose = verbose
         self.interactive = sys.stdin.isatty() if interactive is None else interactive
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -31,6 +32,7 @@ def sandbox(
     from esmctl import sandbox as sb
 
     ui = g(ctx).ui()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     sb.control.creating_seconds = creating_seconds
     sb.control.updating_seconds = creating_seconds
     server = sb.start_server(port=port)
@@ -64,6 +66,7 @@ def demo(
         os.environ[k] = v
     os.environ.setdefault("ESMCTL_POLL_INTERVAL", "0.5")
     os.environ.pop("AWS_PROFILE", None)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     sb.control.creating_seconds = creating_seconds
     sb.control.updating_seconds = creating_seconds
     server = sb.start_server(port=0)
