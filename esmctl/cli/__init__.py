@@ -11,7 +11,6 @@ import sys
 import traceback
 from dataclasses import dataclass
 
-import click
 import typer
 
 from esmctl import __version__
@@ -100,17 +99,21 @@ def run(argv: list[str] | None = None) -> int:
     except EsmctlError as e:
         ui.error(e.message, e.hint, e.details)
         return e.exit_code
-    except click.exceptions.Abort as e:
-        if isinstance(e.__cause__, KeyboardInterrupt):
+    except typer.Exit as e:
+        return int(e.exit_code)
+    except typer.Abort as e:
+        if isinstance(e.__cause__, KeyboardInterrupt | EOFError):
             ui.error("Interrupted.")
             return 130
         ui.error("Aborted.")
         return 1
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
-    except click.exceptions.Exit as e:
-        return e.exit_code
+    except typer.TyperException as e:  # usage errors: bad option, missing argument (exit 2)
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            ui.error(str(e))
+        return int(getattr(e, "exit_code", 2))
     except KeyboardInterrupt:
         ui.error("Interrupted.")
         return 130
