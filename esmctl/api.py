@@ -118,7 +118,7 @@ class Workspace:
 
         cfg = self.config
         self._check_targets(targets)
-        with state_mod.locked(self.state_path, state_mod.command_line()):
+        with self._locked():
             state = self.read_state()
             observed = self._observe(state)
             if state is None:
@@ -152,7 +152,7 @@ class Workspace:
     def refresh(self) -> list[str]:
         """Reconcile the state with AWS under the lock and report drift."""
         cfg = self.config
-        with state_mod.locked(self.state_path, state_mod.command_line()):
+        with self._locked():
             state = self.read_state()
             if state is None:
                 return []
@@ -240,6 +240,11 @@ class Workspace:
 
     def unlock(self, *, force: bool = False) -> state_mod.LockInfo | None:
         return state_mod.unlock(self.state_path, force=force)
+
+    def _locked(self) -> Any:
+        def stale(holder: state_mod.LockInfo) -> None:
+            self.ui.warn(f"Taking over a stale lock: {holder.describe()} is no longer running.")
+        return state_mod.locked(self.state_path, state_mod.command_line(), on_stale=stale)
 
     def _check_targets(self, targets: Iterable[str]) -> None:
         targets = list(targets)

@@ -79,7 +79,7 @@ class Executor:
             if self.wait and waiting:
                 settled = self._wait(waiting)
                 updated = {a.deployment for a in plan.actions if a.kind == "update_endpoint"}
-                after = {d: [] for d in updated & settled}
+                after: dict[str, list[Action]] = {d: [] for d in updated & settled}
                 after |= {d: acts for d, acts in plan.by_deployment("after_wait").items() if d in settled}
                 self._parallel(after, verify=updated)
             elif waiting:

@@ -306,7 +306,7 @@ def _plan_deployment(
             moved = True  # already there
 
     # Retired models/configs: deleted once the endpoint runs on the new config (or is stopped).
-    retired = list(have.retired) if have else []
+    retired: list[_Retired] = [_Retired(r.kind, r.name) for r in have.retired] if have else []
     for a in acts:
         if a.param("replaces"):
             retired.append(_Retired(a.kind, a.param("replaces")))

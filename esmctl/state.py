@@ -16,7 +16,7 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -256,24 +256,36 @@ def read_lock(path: Path) -> LockInfo | None:
 
 
 @contextlib.contextmanager
-def locked(path: Path, command: str) -> Iterator[None]:
-    """Hold the environment's lock for the block; fail at once if someone else has it."""
+def locked(path: Path, command: str, on_stale: Callable[[LockInfo], None] | None = None) -> Iterator[None]:
+    """Hold the environment's lock for the block; fail at once if someone else has it.
+
+    A lock left by a process that is no longer running on this host (killed, crashed) is taken
+    over, after `on_stale` is told; a live holder, or one on another host, makes this fail.
+    """
     lp = lock_path(path)
     lp.parent.mkdir(parents=True, exist_ok=True)
     info = LockInfo(pid=os.getpid(), host=socket.gethostname(), command=command, since=iso(utcnow()) or "")
-    try:
-        fd = os.open(lp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        holder = read_lock(path)
-        desc = holder.describe() if holder else "unknown holder"
-        stale = holder is not None and holder.alive() is False
-        raise LockHeld(
-            f"The state of this environment is locked by {desc}"
-            + (" — that process is no longer running (stale lock)." if stale else "."),
-            hint="Run `esmctl unlock` to clear the stale lock." if stale
-            else "Wait for that run to finish; if it died, `esmctl unlock` (add --force if it "
-            "ran on another host).",
-        ) from None
+    for _attempt in range(2):
+        try:
+            fd = os.open(lp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            break
+        except FileExistsError:
+            raw = _read_bytes(lp)
+            holder = read_lock(path)
+            if holder is not None and holder.alive() is False and _attempt == 0:
+                if on_stale:
+                    on_stale(holder)
+                if _read_bytes(lp) == raw:  # still the same dead holder's lock
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(lp)
+                continue
+            desc = holder.describe() if holder else "unknown holder"
+            raise LockHeld(
+                f"The state of this environment is locked by {desc}.",
+                hint="Wait for that run to finish. If it died on another host, `esmctl unlock --force`.",
+            ) from None
+    else:  # pragma: no cover - the second attempt either breaks or raises
+        raise LockHeld("Could not take the state lock.", hint="Run the command again.")
     with os.fdopen(fd, "w") as f:
         f.write(info.model_dump_json())
     try:
@@ -281,6 +293,13 @@ def locked(path: Path, command: str) -> Iterator[None]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lp)
+
+
+def _read_bytes(p: Path) -> bytes | None:
+    try:
+        return p.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def unlock(path: Path, *, force: bool = False) -> LockInfo | None:

@@ -66,7 +66,7 @@ def catalog(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", h
         cat, region, overrides = cfg.catalog, cfg.region, dict(cfg.settings.prices)
     else:
         cat, region, overrides = config_mod.load_catalog(Path("models.yaml")), glob.region or "us-east-2", {}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for sel, e in cat.models.items():
         per_h = prices.cost(e.instance_type, e.instance_count, region, overrides)
         rows.append({"selector": sel, "forge_model_name": e.forge_model_name, "instance_type": e.instance_type,

@@ -219,8 +219,9 @@ def test_killed_deploy_is_finished_by_the_next(cli: Env, sandbox: Any) -> None:
     p.send_signal(signal.SIGKILL)
     p.wait()
     sandbox.creating_seconds = 0.2
-    (cli.folder / "state" / "dev.lock").unlink(missing_ok=True)  # a SIGKILL leaves the lock behind
-    deploy(cli)
+    assert (cli.folder / "state" / "dev.lock").exists()  # a SIGKILL leaves the lock behind
+    r = deploy(cli)
+    assert "stale lock" in r.err
     got = tagged(cli)
     assert got == recorded(cli)
     assert len(got["endpoint"]) == 2 and len(got["model"]) == 2 and len(got["endpoint_config"]) == 2

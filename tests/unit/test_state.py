@@ -78,11 +78,22 @@ def test_stale_lock_is_detected_and_unlock_clears_it(tmp_path: Path) -> None:
     pid = int(dead.stdout)
     st.lock_path(p).write_text(json.dumps({"pid": pid, "host": socket.gethostname(),
                                            "command": "esmctl deploy", "since": "2026-01-01T00:00:00Z"}))
-    with pytest.raises(LockHeld, match="stale"):
-        with st.locked(p, "esmctl deploy"):
-            pass
+    assert st.read_lock(p).alive() is False  # type: ignore[union-attr]
     holder = st.unlock(p)
     assert holder is not None and holder.pid == pid
+    assert not st.lock_path(p).exists()
+
+
+def test_a_dead_holders_lock_is_taken_over_with_a_warning(tmp_path: Path) -> None:
+    p = tmp_path / "dev.json"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    st.lock_path(p).write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(),
+                                           "command": "esmctl deploy", "since": "2026-01-01T00:00:00Z"}))
+    told = []
+    with st.locked(p, "esmctl deploy --yes", on_stale=told.append):
+        assert st.read_lock(p).pid == os.getpid()  # type: ignore[union-attr]
+    assert [h.pid for h in told] == [int(dead.stdout)]
     assert not st.lock_path(p).exists()
 
 
