@@ -45,6 +45,13 @@ class DeployResult:
     drift: list[str] = field(default_factory=list)
 
 
+SENSITIVE = "<sensitive>"
+
+
+def mask(secret: str) -> str:
+    return "****" + secret[-4:] if len(secret) > 8 else "****"
+
+
 class Workspace:
     """One deployment configuration (esmctl.yaml + models.yaml) with its state and AWS session."""
 
@@ -211,8 +218,8 @@ class Workspace:
                           "estimated_cost_so_far": round(total_so_far, 4)},
                 "prices_are_estimates": True, "refreshed": refresh and state is not None}
 
-    def outputs(self) -> dict[str, Any]:
-        """The module's outputs, from the state (no AWS call)."""
+    def outputs(self, *, reveal: bool = False) -> dict[str, Any]:
+        """The module's outputs, from the state (no AWS call unless `reveal` reads the secret)."""
         cfg = self.config
         state = self.read_state()
         endpoints = {}
@@ -230,13 +237,68 @@ class Workspace:
             role = state.role.name
         elif cfg.settings.execution_role_arn:
             role = cfg.settings.execution_role_arn.rsplit("/", 1)[-1]
+        shared = state.shared_account if state else None
+        users: dict[str, str] = {}
+        keys: dict[str, str] = {}
+        secret: dict[str, str] = {}
+        if shared is not None and shared.user_created:
+            users = {shared.user_name: shared.user_name}
+            keys = {shared.user_name: shared.access_key_id}
+            if reveal:
+                secret = {shared.user_name: self._read_secret(shared)["aws_secret_access_key"]}
+            else:
+                secret = {shared.user_name: SENSITIVE}
         return {
             "sagemaker_endpoints": endpoints,
             "sagemaker_execution_role": role,
-            "shared_service_user_name": {},
-            "shared_service_user_access_key_id": {},
-            "shared_service_user_secret_access_key": {},
+            "shared_service_user_name": users,
+            "shared_service_user_access_key_id": keys,
+            "shared_service_user_secret_access_key": secret,
         }
+
+    def _read_secret(self, shared: state_mod.SharedAccountRecord) -> dict[str, str]:
+        from esmctl import secrets
+
+        aws = self.aws if shared.secret_store == "secretsmanager" else None
+        doc = secrets.store_for(self.config, aws, shared.secret_store, shared.user_name).read()
+        if not doc or doc.get("aws_access_key_id") != shared.access_key_id:
+            raise EsmctlError(
+                f"The secret of access key {shared.access_key_id} is not in the secret store "
+                f"({shared.secret_store}: {shared.secret_ref or 'missing'}).",
+                hint="`esmctl deploy` replaces a key whose secret was lost; `esmctl creds rotate` makes a new one.")
+        return doc
+
+    def creds(self, *, reveal: bool = False) -> dict[str, Any]:
+        """The shared service account's key; the secret masked unless `reveal`."""
+        state = self.read_state()
+        shared = state.shared_account if state else None
+        if shared is None or not shared.user_created or not shared.access_key_id:
+            enabled = self.config.settings.enable_shared_service_account
+            raise EsmctlError(
+                "There is no shared service account in this environment"
+                + (" yet." if enabled else " (enable_shared_service_account is false)."),
+                hint="Run `esmctl deploy`." if enabled else
+                "Set `enable_shared_service_account: true` in esmctl.yaml and run `esmctl deploy`.")
+        doc = self._read_secret(shared)
+        secret = doc["aws_secret_access_key"]
+        return {"user_name": shared.user_name, "aws_access_key_id": shared.access_key_id,
+                "aws_secret_access_key": secret if reveal else mask(secret),
+                "created": shared.access_key_created, "region": self.config.region}
+
+    def rotate_key(self, *, yes: bool = False, verify_timeout: float = 60.0) -> dict[str, Any]:
+        """A new access key, stored and verified, then the old one deleted."""
+        from esmctl.rotate import rotate
+
+        with self._locked():
+            state = self.read_state()
+            shared = state.shared_account if state else None
+            if state is None or shared is None or not shared.user_created:
+                raise EsmctlError("There is no shared service account to rotate.",
+                                  hint="Enable it in esmctl.yaml and run `esmctl deploy`.")
+            self.ui.confirm(f"Replace the access key of {shared.user_name}? Clients using the old key "
+                            "stop working once it is deleted.", yes=yes)
+            return rotate(self.aws, Store(self.state_path, state), self.config, self.ui,
+                          verify_timeout=verify_timeout)
 
     def unlock(self, *, force: bool = False) -> state_mod.LockInfo | None:
         return state_mod.unlock(self.state_path, force=force)

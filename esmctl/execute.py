@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from esmctl import naming
+from esmctl import naming, secrets
 from esmctl.errors import AlreadyExists, AwsError, EsmctlError, Interrupted
 from esmctl.plan import Action, Plan
 from esmctl.state import (
@@ -27,6 +27,7 @@ from esmctl.state import (
     ModelRecord,
     Retired,
     RoleRecord,
+    SharedAccountRecord,
     Store,
     iso,
     utcnow,
@@ -204,6 +205,124 @@ class Executor:
         self.aws.iam.delete_role(a.name)
         with self.store.change() as st:
             st.role = None
+
+    # --- the shared service user ------------------------------------------------------------------
+    def _shared(self) -> SharedAccountRecord:
+        st = self.store.state
+        if st.shared_account is None:
+            assert self.config is not None
+            c = self.config
+            user = c.shared_user_name
+            st.shared_account = SharedAccountRecord(
+                user_name=user, secret_store=c.settings.secret_store,
+                policy_name=naming.shared_policy_name(c.settings.iam_role_name_prefix, c.environment, user))
+        return st.shared_account
+
+    def _create_user(self, a: Action) -> None:
+        assert self.config is not None
+        with self.store.change():
+            self._shared()
+        try:
+            user = self.aws.iam.create_user(a.name, tags=self._tags(naming.SHARED))
+        except AlreadyExists:
+            user = self.aws.iam.get_user(a.name) or {}
+            tags = {t["Key"]: t["Value"] for t in user.get("Tags", [])}
+            if tags.get(naming.TAG_ENVIRONMENT) != self.config.environment:
+                raise AwsError(
+                    f"The IAM user {a.name} already exists and was not made by esmctl for this environment.",
+                    hint="Set `shared_service_account_name:` to another name, or delete that user.") from None
+        with self.store.change():
+            rec = self._shared()
+            rec.user_arn, rec.user_created = user.get("Arn", ""), True
+
+    def _policy_document(self, a: Action) -> str:
+        assert self.config is not None
+        return naming.invoke_policy(self.config.region, self.aws.account_id(), list(a.param("endpoints")))
+
+    def _create_policy(self, a: Action) -> None:
+        with self.store.change():
+            self._shared().policy_arn = a.param("policy_arn")
+        try:
+            arn = self.aws.iam.create_policy(a.name, document=self._policy_document(a),
+                                             description=naming.SHARED_POLICY_DESCRIPTION,
+                                             tags=self._tags(naming.SHARED))
+        except AlreadyExists:  # from a run that died before recording it: bring its document up to date
+            arn = a.param("policy_arn")
+            self._new_policy_version(arn, self._policy_document(a))
+        with self.store.change():
+            rec = self._shared()
+            rec.policy_arn, rec.policy_created, rec.policy_endpoints = arn, True, list(a.param("endpoints"))
+
+    def _update_policy(self, a: Action) -> None:
+        self._new_policy_version(a.param("policy_arn"), self._policy_document(a))
+        with self.store.change():
+            self._shared().policy_endpoints = list(a.param("endpoints"))
+
+    def _new_policy_version(self, arn: str, document: str) -> None:
+        """Publish a new default version, first pruning the oldest so IAM's limit of 5 is never hit."""
+        versions = self.aws.iam.list_policy_versions(arn)
+        old = sorted((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+        while len(old) >= 4:  # 4 old + the default = 5, IAM's limit
+            self.aws.iam.delete_policy_version(arn, old.pop(0)["VersionId"])
+        self.aws.iam.create_policy_version(arn, document=document)
+
+    def _attach_user_policy(self, a: Action) -> None:
+        self.aws.iam.attach_user_policy(a.name, a.param("policy_arn"))
+        with self.store.change():
+            self._shared().policy_attached = True
+
+    def _create_access_key(self, a: Action) -> None:
+        assert self.config is not None
+        key = self.aws.iam.create_access_key(a.name)
+        store = secrets.store_for(self.config, self.aws, user=a.name)
+        try:
+            ref = store.write({"aws_access_key_id": key["AccessKeyId"],
+                               "aws_secret_access_key": key["SecretAccessKey"]})
+        except BaseException:
+            self.aws.iam.delete_access_key(a.name, key["AccessKeyId"])  # an unstored key is useless
+            raise
+        with self.store.change():
+            rec = self._shared()
+            rec.access_key_id = key["AccessKeyId"]
+            rec.access_key_created = iso(key.get("CreateDate") or utcnow())
+            rec.secret_store, rec.secret_ref = self.config.settings.secret_store, ref
+
+    def _delete_access_key(self, a: Action) -> None:
+        self.aws.iam.delete_access_key(a.param("user"), a.name)
+        with self.store.change() as st:
+            if st.shared_account is not None and st.shared_account.access_key_id == a.name:
+                st.shared_account.access_key_id = ""
+
+    def _detach_user_policy(self, a: Action) -> None:
+        self.aws.iam.detach_user_policy(a.name, a.param("policy_arn"))
+        with self.store.change() as st:
+            if st.shared_account is not None:
+                st.shared_account.policy_attached = False
+
+    def _delete_policy(self, a: Action) -> None:
+        arn = a.param("policy_arn")
+        if self.aws.iam.get_policy(arn) is not None:
+            for v in self.aws.iam.list_policy_versions(arn):  # IAM wants the old versions gone first
+                if not v["IsDefaultVersion"]:
+                    self.aws.iam.delete_policy_version(arn, v["VersionId"])
+            self.aws.iam.delete_policy(arn)
+        with self.store.change() as st:
+            if st.shared_account is not None:
+                st.shared_account.policy_created = False
+
+    def _delete_user(self, a: Action) -> None:
+        self.aws.iam.delete_user(a.name)
+        with self.store.change() as st:
+            if st.shared_account is not None:
+                st.shared_account.user_created = False
+
+    def _delete_secret(self, a: Action) -> None:
+        assert self.config is not None
+        secrets.store_for(self.config, self.aws, a.param("store"), a.param("user")).delete()
+        with self.store.change() as st:
+            rec = st.shared_account
+            if rec is not None and rec.user_name == a.param("user") and not rec.user_created:
+                st.shared_account = None  # everything of the old user is gone
 
     def _create_model(self, a: Action) -> None:
         with self.store.change():

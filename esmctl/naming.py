@@ -93,3 +93,22 @@ def iam_name_problem(name: str, limit: int, what: str) -> str | None:
 def tags(base: dict[str, str], environment: str, deployment: str) -> dict[str, str]:
     """The user's tags plus the two esmctl uses to find what it made."""
     return {**base, TAG_ENVIRONMENT: environment, TAG_DEPLOYMENT: deployment}
+
+
+INVOKE_ACTIONS = ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"]
+SHARED_POLICY_DESCRIPTION = "Policy to allow invoking SageMaker endpoints"
+
+
+def invoke_policy(region: str, account: str, endpoints: list[str]) -> str:
+    """The shared user's policy: invoke only these endpoints, by the lowercase ARN IAM checks.
+
+    With no endpoint the policy allows nothing (IAM refuses an Allow with no Resource).
+    """
+    import json
+
+    if endpoints:
+        statement = {"Sid": "InvokeEsmEndpoints", "Effect": "Allow", "Action": INVOKE_ACTIONS,
+                     "Resource": sorted(sagemaker_arn(region, account, "endpoint", e) for e in endpoints)}
+    else:
+        statement = {"Sid": "NoEndpointsYet", "Effect": "Deny", "Action": INVOKE_ACTIONS, "Resource": "*"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, indent=2)

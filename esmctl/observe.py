@@ -43,6 +43,19 @@ class ObservedRole:
 
 
 @dataclass(frozen=True)
+class ObservedShared:
+    """The shared user as IAM reports it, and which key id the secret store holds."""
+
+    user_name: str
+    user_arn: str = ""  # "" = no such user
+    user_tags: dict[str, str] = field(default_factory=dict)
+    policy_arn: str = ""  # "" = no such policy
+    attached: bool = False
+    keys: tuple[str, ...] = ()
+    stored_key_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Observed:
     """A snapshot of the account, keyed by lowercased name."""
 
@@ -52,6 +65,7 @@ class Observed:
     configs: dict[str, str] = field(default_factory=dict)
     endpoints: dict[str, ObservedEndpoint] = field(default_factory=dict)
     role: ObservedRole | None = None
+    shared: ObservedShared | None = None
 
     def endpoint(self, name: str) -> ObservedEndpoint | None:
         return self.endpoints.get(name.lower())
@@ -93,7 +107,38 @@ def observe(aws: Aws, config: Config | None, state: State | None) -> Observed:
                 name=r["RoleName"], arn=r["Arn"], policy_attached=naming.MANAGED_POLICY_ARN in attached,
                 tags={t["Key"]: t["Value"] for t in r.get("Tags", [])},
             )
-    return Observed(account, aws.region, models, configs, endpoints, role)
+    return Observed(account, aws.region, models, configs, endpoints, role,
+                    _observe_shared(aws, account, config, state))
+
+
+def _observe_shared(aws: Aws, account: str, config: Config | None, state: State | None) -> ObservedShared | None:
+    from esmctl import secrets
+
+    rec = state.shared_account if state else None
+    if rec is None and (config is None or not config.settings.enable_shared_service_account):
+        return None
+    if rec is not None:
+        user, policy, store_kind = rec.user_name, rec.policy_name, rec.secret_store
+    else:
+        assert config is not None
+        user = config.shared_user_name
+        policy = naming.shared_policy_name(config.settings.iam_role_name_prefix, config.environment, user)
+        store_kind = config.settings.secret_store
+    u = aws.iam.get_user(user)
+    if u is None:
+        return ObservedShared(user)
+    policy_arn = f"arn:aws:iam::{account}:policy/{policy}"
+    attached = {p["PolicyArn"] for p in aws.iam.list_attached_user_policies(user)}
+    exists = policy_arn in attached or aws.iam.get_policy(policy_arn) is not None
+    stored = None
+    if config is not None:
+        doc = secrets.store_for(config, aws, store_kind, user).read()
+        stored = (doc or {}).get("aws_access_key_id")
+    return ObservedShared(
+        user_name=user, user_arn=u["Arn"], user_tags={t["Key"]: t["Value"] for t in u.get("Tags", [])},
+        policy_arn=policy_arn if exists else "", attached=policy_arn in attached,
+        keys=tuple(k["AccessKeyId"] for k in aws.iam.list_access_keys(user)), stored_key_id=stored,
+    )
 
 
 def _role_name(config: Config | None, state: State | None) -> str | None:

@@ -15,14 +15,17 @@ from typing import Any, Literal
 
 from esmctl import naming, prices
 from esmctl.config import Config, Deployment
-from esmctl.observe import BUSY, Observed, ObservedEndpoint, ObservedRole
+from esmctl.observe import BUSY, Observed, ObservedEndpoint, ObservedRole, ObservedShared
+from esmctl.secrets import secret_name
 from esmctl.state import DeploymentState, State
 
 Phase = Literal["pre", "apply", "after_wait", "post"]
 
-ADD = {"create_role", "attach_role_policy", "create_model", "create_endpoint_config", "create_endpoint"}
-CHANGE = {"update_endpoint"}
-DESTROY = {"delete_endpoint", "delete_endpoint_config", "delete_model", "detach_role_policy", "delete_role"}
+ADD = {"create_role", "attach_role_policy", "create_model", "create_endpoint_config", "create_endpoint",
+       "create_user", "create_policy", "attach_user_policy", "create_access_key"}
+CHANGE = {"update_endpoint", "update_policy"}
+DESTROY = {"delete_endpoint", "delete_endpoint_config", "delete_model", "detach_role_policy", "delete_role",
+           "delete_access_key", "detach_user_policy", "delete_policy", "delete_user", "delete_secret"}
 SYMBOL = {**{k: "+" for k in ADD}, **{k: "~" for k in CHANGE}, **{k: "-" for k in DESTROY},
           "replace_endpoint": "-/+", "forget_deployment": "-"}
 RESOURCE = {
@@ -32,6 +35,11 @@ RESOURCE = {
     "delete_endpoint_config": "endpoint config", "delete_model": "model",
     "detach_role_policy": "role policy attachment", "delete_role": "role",
     "forget_deployment": "deployment record",
+    "create_user": "shared user", "create_policy": "shared invoke policy",
+    "update_policy": "shared invoke policy", "attach_user_policy": "user policy attachment",
+    "create_access_key": "access key for", "delete_access_key": "access key",
+    "detach_user_policy": "user policy attachment", "delete_policy": "shared invoke policy",
+    "delete_user": "shared user", "delete_secret": "stored secret",
 }
 
 
@@ -139,7 +147,15 @@ def observed_from_state(state: State | None, region: str) -> Observed:
     if state.role and state.role.created:
         role = ObservedRole(state.role.name, state.role.arn, state.role.policy_attached,
                             {naming.TAG_ENVIRONMENT: state.environment})
-    return Observed(state.account_id, state.region, models, configs, endpoints, role)
+    shared = None
+    rec = state.shared_account
+    if rec is not None:
+        key = (rec.access_key_id,) if rec.access_key_id else ()
+        shared = ObservedShared(rec.user_name, rec.user_arn if rec.user_created else "",
+                                {naming.TAG_ENVIRONMENT: state.environment},
+                                rec.policy_arn if rec.policy_created else "", rec.policy_attached,
+                                key, rec.access_key_id or None)
+    return Observed(state.account_id, state.region, models, configs, endpoints, role, shared)
 
 
 def plan(
@@ -164,19 +180,34 @@ def plan(
     if not destroy and config is not None and config.creates_role and desired:
         actions += _plan_role(config, state, observed)
 
+    per_deployment: list[Action] = []
+    endpoint_names: list[str] = []  # every endpoint of the environment once this plan is done
     for name in sorted(set(desired) | set(recorded)):
-        if not in_scope(name):
-            continue
         want, have = desired.get(name), recorded.get(name)
+        if not in_scope(name):
+            if want is not None and have is not None and have.endpoint is not None:
+                endpoint_names.append(have.endpoint.name)
+            continue
         if want is None and have is not None:
-            actions += _plan_removal(name, have, observed, "destroy" if destroy else "no longer selected")
+            per_deployment += _plan_removal(name, have, observed, "destroy" if destroy else "no longer selected")
         elif want is not None:
             if have is not None and have.desired == "stopped":
                 stopped.append(name)
-            acts, note, busy = _plan_deployment(want, have, observed, new_suffix)
-            actions += acts
+            acts, note, busy, ep_name = _plan_deployment(want, have, observed, new_suffix)
+            per_deployment += acts
             notes += note
             wait_for += busy
+            endpoint_names.append(ep_name)
+    if not targets or destroy:
+        account = observed.account_id or (state.account_id if state else "") or "{account}"
+        region = config.region if config else observed.region
+        shared_pre, shared_post = _plan_shared(config, state, observed, sorted(endpoint_names), account,
+                                               region, destroy)
+        actions += shared_pre
+    else:
+        shared_post = []
+    actions += per_deployment
+    actions += shared_post
 
     if destroy and not targets and state and state.role and state.role.created_by_esmctl:
         role = state.role.name
@@ -220,7 +251,7 @@ def _plan_role(config: Config, state: State | None, observed: Observed) -> list[
 
 def _plan_deployment(
     want: Deployment, have: DeploymentState | None, observed: Observed, new_suffix: Callable[[], str]
-) -> tuple[list[Action], list[str], list[str]]:
+) -> tuple[list[Action], list[str], list[str], str]:
     name = want.name
     acts: list[Action] = []
     notes: list[str] = []
@@ -231,7 +262,7 @@ def _plan_deployment(
     model = have.model if have else None
     model_reason = ""
     if model is None:
-        model_name = naming.model_name(want.sagemaker_model_name, suffix if have is None else new_suffix())
+        model_name = naming.model_name(want.sagemaker_model_name, suffix)
         acts.append(_act("create_model", name, model_name, model_package=want.model_package,
                          selector=want.selector, forge_model_name=want.forge_model_name, suffix=suffix))
     elif (model.model_package, model.selector, model.forge_model_name) != (
@@ -254,7 +285,7 @@ def _plan_deployment(
     cfg = have.endpoint_config if have else None
     base = want.endpoint_name
     if cfg is None:
-        cfg_name = naming.endpoint_config_name(base, suffix if have is None else new_suffix())
+        cfg_name = naming.endpoint_config_name(base, suffix)
         acts.append(_act("create_endpoint_config", name, cfg_name, model_name=model_name,
                          instance_type=want.instance_type, instance_count=want.instance_count,
                          reason=f"{want.instance_type} × {want.instance_count}"))
@@ -317,8 +348,74 @@ def _plan_deployment(
             kind = "delete_model" if r.kind in ("model", "create_model") else "delete_endpoint_config"
             exists = observed.has_model(r.name) if kind == "delete_model" else observed.has_config(r.name)
             if exists:
-                acts.append(_act(kind, name, r.name, phase, reason="retired: the endpoint moved off it"))
-    return _order(acts), notes, busy
+                acts.append(_act(kind, name, r.name, phase, reason="replaced; deleted once the endpoint runs on its successor"))
+    return _order(acts), notes, busy, ep_name
+
+
+def _plan_shared(config: Config | None, state: State | None, observed: Observed, endpoints: list[str],
+                 account: str, region: str, destroy: bool) -> tuple[list[Action], list[Action]]:
+    """The shared service user: created and kept in step with the endpoints, or torn down."""
+    rec = state.shared_account if state else None
+    obs = observed.shared
+    enabled = bool(config and config.settings.enable_shared_service_account and not destroy)
+    pre: list[Action] = []
+    post: list[Action] = []
+    S = naming.SHARED
+    want_user = config.shared_user_name if config else ""
+    want_store = config.settings.secret_store if config else ""
+    moved_store = ""
+    if rec is not None and enabled and rec.user_name == want_user and rec.secret_store != want_store:
+        moved_store = rec.secret_store  # a new key goes to the new store; the old secret is deleted
+        post.append(_act("delete_secret", S, rec.secret_ref or rec.user_name, "post",
+                         store=rec.secret_store, user=rec.user_name, reason=f"moved to {want_store}"))
+    if rec is not None and (not enabled or rec.user_name != want_user):
+        # Tear down in an order IAM accepts: keys and attachment before user, versions before policy.
+        user_exists = obs is not None and obs.user_name == rec.user_name and bool(obs.user_arn)
+        keys = obs.keys if obs is not None and user_exists else ()
+        for k in keys:
+            post.append(_act("delete_access_key", S, k, "post", user=rec.user_name))
+        policy_arn = rec.policy_arn or f"arn:aws:iam::{account}:policy/{rec.policy_name}"
+        if user_exists and obs is not None and obs.attached:
+            post.append(_act("detach_user_policy", S, rec.user_name, "post", policy_arn=policy_arn))
+        if (obs is not None and obs.policy_arn) or not user_exists:
+            post.append(_act("delete_policy", S, rec.policy_name, "post", policy_arn=policy_arn))
+        if user_exists:
+            post.append(_act("delete_user", S, rec.user_name, "post"))
+        post.append(_act("delete_secret", S, rec.secret_ref or rec.user_name, "post",
+                         store=rec.secret_store, user=rec.user_name))
+        rec = None
+        obs = None
+    if not enabled or config is None:
+        return pre, post
+    user = want_user
+    policy = naming.shared_policy_name(config.settings.iam_role_name_prefix, config.environment, user)
+    policy_arn = f"arn:aws:iam::{account}:policy/{policy}"
+    doc_reason = f"allows InvokeEndpoint on {len(endpoints)} endpoint{'s' if len(endpoints) != 1 else ''}"
+    user_exists = obs is not None and bool(obs.user_arn)
+    if not user_exists:
+        pre.append(_act("create_user", S, user, "pre"))
+    if obs is None or not obs.policy_arn:
+        pre.append(_act("create_policy", S, policy, "pre", reason=doc_reason, policy_arn=policy_arn,
+                        endpoints=tuple(endpoints), user=user))
+    elif rec is None or sorted(rec.policy_endpoints) != endpoints:
+        before = len(rec.policy_endpoints) if rec else 0
+        pre.append(_act("update_policy", S, policy, "pre", policy_arn=policy_arn, endpoints=tuple(endpoints),
+                        reason=f"{before} → {len(endpoints)} endpoints; a new default version"))
+    if obs is None or not obs.attached:
+        pre.append(_act("attach_user_policy", S, user, "pre", policy_arn=policy_arn))
+    keys = obs.keys if obs is not None else ()
+    stored = obs.stored_key_id if obs is not None and not moved_store else None
+    if stored and stored in keys:
+        for k in keys:
+            if k != stored:
+                pre.append(_act("delete_access_key", S, k, "pre", user=user, reason="not the stored key"))
+    else:
+        for k in keys:  # their secret is not in the store: unusable, replace them
+            pre.append(_act("delete_access_key", S, k, "pre", user=user, reason="its secret is not stored"))
+        where = "Secrets Manager " + secret_name(config.environment, user) if want_store == "secretsmanager" \
+            else "a local 0600 file"
+        pre.append(_act("create_access_key", S, user, "pre", reason=f"secret kept in {where}"))
+    return pre, post
 
 
 @dataclass(frozen=True)

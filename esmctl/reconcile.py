@@ -51,6 +51,8 @@ def reconcile(state: State, observed: Observed, environment: str) -> list[str]:
         state.role.created = False
         state.role.policy_attached = False
 
+    drift += _reconcile_shared(state, observed, environment)
+
     for name, dep in state.deployments.items():
         for rec, has, what in ((dep.model, observed.has_model, "model"),
                                (dep.endpoint_config, observed.has_config, "endpoint config")):
@@ -84,4 +86,33 @@ def reconcile(state: State, observed: Observed, environment: str) -> list[str]:
             drift.append(f"{name}: endpoint {ep.name} Failed: {seen.failure_reason or 'no reason given'}")
         if dep.desired == "stopped":
             drift.append(f"{name}: endpoint {ep.name} exists although the deployment is stopped (billed)")
+    return drift
+
+
+def _reconcile_shared(state: State, observed: Observed, environment: str) -> list[str]:
+    rec, obs = state.shared_account, observed.shared
+    if rec is None or obs is None or obs.user_name != rec.user_name:
+        return []
+    drift = []
+    if obs.user_arn:
+        rec.user_created, rec.user_arn = True, obs.user_arn
+    elif rec.user_created:
+        drift.append(f"shared user {rec.user_name}: deleted outside esmctl")
+        rec.user_created = False
+    if obs.policy_arn:
+        rec.policy_created, rec.policy_arn = True, obs.policy_arn
+    elif rec.policy_created:
+        drift.append(f"shared invoke policy {rec.policy_name}: deleted outside esmctl")
+        rec.policy_created = False
+    if rec.policy_attached and not obs.attached and obs.user_arn:
+        drift.append(f"shared user {rec.user_name}: the invoke policy was detached")
+    rec.policy_attached = obs.attached
+    if obs.stored_key_id and obs.stored_key_id in obs.keys:
+        rec.access_key_id = obs.stored_key_id  # finishes a create or rotation that died before recording
+    elif rec.access_key_id and rec.access_key_id not in obs.keys and obs.user_arn:
+        drift.append(f"shared user {rec.user_name}: access key {rec.access_key_id} deleted outside esmctl")
+        rec.access_key_id = ""
+    extra = [k for k in obs.keys if k != rec.access_key_id]
+    if extra:
+        drift.append(f"shared user {rec.user_name}: {len(extra)} extra access key(s) ({', '.join(extra)})")
     return drift

@@ -93,6 +93,26 @@ class DeploymentState(_Doc):
     stopped_at: str | None = None
 
 
+class SharedAccountRecord(_Doc):
+    """The shared IAM user whose one access key may only invoke this environment's endpoints.
+
+    The secret access key is never here: only where it is kept (`secret_ref`).
+    """
+
+    user_name: str
+    user_arn: str = ""
+    user_created: bool = False
+    policy_name: str
+    policy_arn: str = ""
+    policy_created: bool = False
+    policy_attached: bool = False
+    policy_endpoints: list[str] = Field(default_factory=list)  # endpoint names the policy allows
+    access_key_id: str = ""
+    access_key_created: str | None = None
+    secret_store: Literal["secretsmanager", "local"] = "secretsmanager"
+    secret_ref: str = ""  # the Secrets Manager secret's ARN, or the local file's path
+
+
 class RoleRecord(Resource):
     created_by_esmctl: bool = True
     policy_attached: bool = False
@@ -107,7 +127,7 @@ class State(_Doc):
     region: str
     environment: str
     role: RoleRecord | None = None
-    shared_account: dict[str, object] | None = None
+    shared_account: SharedAccountRecord | None = None
     deployments: dict[str, DeploymentState] = Field(default_factory=dict)
     creation_seconds: list[float] = Field(default_factory=list)  # recent endpoint creation times
 

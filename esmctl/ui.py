@@ -32,8 +32,8 @@ def fmt_duration(seconds: float | None) -> str:
 class UI:
     def __init__(self, *, verbose: bool = False, color: bool | None = None, interactive: bool | None = None) -> None:
         no_color = color is False or bool(os.environ.get("NO_COLOR"))
-        self.err = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True)
-        self.out = Console(no_color=no_color, highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True, emoji=False)
+        self.out = Console(no_color=no_color, highlight=False, soft_wrap=True, emoji=False)
         if not self.out.is_terminal and "COLUMNS" not in os.environ:
             self.out.width = 200  # piped tables: don't squeeze them into 80 columns
         self.verbose = verbose

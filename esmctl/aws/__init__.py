@@ -52,6 +52,7 @@ class Aws:
         self.sagemaker = SageMaker(self, "sagemaker")
         self.iam = Iam(self, "iam")
         self.sts = Sts(self, "sts")
+        self.secrets = SecretsManager(self, "secretsmanager")
 
     def client(self, service: str) -> Any:
         with self._lock:  # Session.client() is not thread-safe; the clients themselves are
@@ -72,6 +73,12 @@ class Aws:
             self._hooks.append(hook)
             for c in self._clients.values():
                 c.meta.events.register("before-send", hook)
+
+    def with_credentials(self, access_key_id: str, secret_access_key: str) -> Aws:
+        """Another Aws for the same region and endpoint, signing with these keys (no profile)."""
+        session = boto3.Session(aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+                                region_name=self.region)
+        return Aws(region=self.region, endpoint_url=self.endpoint_url, session=session)
 
     def account_id(self) -> str:
         if self._account is None:
@@ -222,9 +229,117 @@ class Iam(_Service):
             return False
 
 
+    # --- the shared service user ---------------------------------------------------------------
+    def get_user(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.call("GetUser", name, UserName=name)["User"]  # type: ignore[no-any-return]
+        except NotFound:
+            return None
+
+    def create_user(self, name: str, *, tags: dict[str, str]) -> dict[str, Any]:
+        return self.call("CreateUser", name, UserName=name, Tags=_tags(tags))["User"]  # type: ignore[no-any-return]
+
+    def delete_user(self, name: str) -> bool:
+        try:
+            self.call("DeleteUser", name, UserName=name)
+            return True
+        except NotFound:
+            return False
+
+    def list_access_keys(self, user: str) -> list[dict[str, Any]]:
+        try:
+            return list(self.call("ListAccessKeys", user, UserName=user).get("AccessKeyMetadata", []))
+        except NotFound:
+            return []
+
+    def create_access_key(self, user: str) -> dict[str, Any]:
+        return self.call("CreateAccessKey", user, UserName=user)["AccessKey"]  # type: ignore[no-any-return]
+
+    def delete_access_key(self, user: str, key_id: str) -> bool:
+        try:
+            self.call("DeleteAccessKey", f"{user}/{key_id}", UserName=user, AccessKeyId=key_id)
+            return True
+        except NotFound:
+            return False
+
+    def list_attached_user_policies(self, user: str) -> list[dict[str, Any]]:
+        try:
+            resp = self.call("ListAttachedUserPolicies", user, UserName=user, MaxItems=1000)
+            return list(resp.get("AttachedPolicies", []))
+        except NotFound:
+            return []
+
+    def attach_user_policy(self, user: str, policy_arn: str) -> None:
+        self.call("AttachUserPolicy", user, UserName=user, PolicyArn=policy_arn)
+
+    def detach_user_policy(self, user: str, policy_arn: str) -> bool:
+        try:
+            self.call("DetachUserPolicy", user, UserName=user, PolicyArn=policy_arn)
+            return True
+        except NotFound:
+            return False
+
+    def get_policy(self, arn: str) -> dict[str, Any] | None:
+        try:
+            return self.call("GetPolicy", arn, PolicyArn=arn)["Policy"]  # type: ignore[no-any-return]
+        except NotFound:
+            return None
+
+    def create_policy(self, name: str, *, document: str, description: str, tags: dict[str, str]) -> str:
+        resp = self.call("CreatePolicy", name, PolicyName=name, PolicyDocument=document,
+                         Description=description, Tags=_tags(tags))
+        return str(resp["Policy"]["Arn"])
+
+    def list_policy_versions(self, arn: str) -> list[dict[str, Any]]:
+        return list(self.call("ListPolicyVersions", arn, PolicyArn=arn, MaxItems=1000).get("Versions", []))
+
+    def create_policy_version(self, arn: str, *, document: str) -> None:
+        self.call("CreatePolicyVersion", arn, PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
+
+    def delete_policy_version(self, arn: str, version_id: str) -> None:
+        try:
+            self.call("DeletePolicyVersion", arn, PolicyArn=arn, VersionId=version_id)
+        except NotFound:
+            pass
+
+    def delete_policy(self, arn: str) -> bool:
+        try:
+            self.call("DeletePolicy", arn, PolicyArn=arn)
+            return True
+        except NotFound:
+            return False
+
+
 class Sts(_Service):
     def caller_identity(self) -> dict[str, Any]:
         return self.call("GetCallerIdentity")
+
+
+class SecretsManager(_Service):
+    def get(self, name: str) -> dict[str, Any] | None:
+        """The secret's JSON value, or None when there is no such secret."""
+        try:
+            resp = self.call("GetSecretValue", name, SecretId=name)
+        except NotFound:
+            return None
+        return json.loads(resp.get("SecretString") or "{}")  # type: ignore[no-any-return]
+
+    def put(self, name: str, value: dict[str, Any], *, tags: dict[str, str], description: str) -> str:
+        """Create the secret, or store a new value in it; returns its ARN."""
+        text = json.dumps(value)
+        try:
+            resp = self.call("PutSecretValue", name, SecretId=name, SecretString=text)
+        except NotFound:
+            resp = self.call("CreateSecret", name, Name=name, SecretString=text, Tags=_tags(tags),
+                             Description=description)
+        return str(resp["ARN"])
+
+    def delete(self, name: str) -> bool:
+        try:  # the key it held is deleted too, so there is nothing to recover
+            self.call("DeleteSecret", name, SecretId=name, ForceDeleteWithoutRecovery=True)
+            return True
+        except NotFound:
+            return False
 
 
 __all__ = ["Aws", "is_not_found"]

@@ -76,7 +76,7 @@ def g(ctx: typer.Context) -> Globals:
 
 
 def _register() -> None:
-    from esmctl.cli import commands, sandbox  # noqa: F401  (commands register themselves on `app`)
+    from esmctl.cli import commands, creds, sandbox  # noqa: F401  (commands register themselves on `app`)
 
 
 _register()

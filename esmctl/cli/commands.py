@@ -180,9 +180,12 @@ def output(
     """The Terraform module's outputs (same names and shapes), from the state."""
     glob = g(ctx)
     ui = glob.ui()
-    outs = glob.workspace(ui).outputs()
+    ws = glob.workspace(ui)
+    outs = ws.outputs()
     if name is not None and name not in outs:
         raise EsmctlError(f"No output named {name!r}.", hint=f"Outputs: {', '.join(outs)}.")
+    if json_out and name == "shared_service_user_secret_access_key":
+        outs = ws.outputs(reveal=True)  # asked for by name with --json, as `terraform output -json NAME`
     render_outputs(ui, outs, json_out=json_out, name=name)
 
 

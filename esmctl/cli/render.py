@@ -67,10 +67,8 @@ SENSITIVE = {"shared_service_user_secret_access_key"}
 def render_outputs(ui: UI, outs: dict[str, Any], *, json_out: bool, name: str | None = None) -> None:
     """Like `terraform output`: sensitive values hidden unless asked for by name with --json."""
     if json_out:
-        if name is not None:
-            ui.json(outs[name])
-        else:
-            ui.json({k: ("<sensitive>" if k in SENSITIVE and v else v) for k, v in outs.items()})
+        # The secret map keeps its shape ({user: "<sensitive>"}) unless the caller read it (reveal).
+        ui.json(outs[name] if name is not None else outs)
         return
     items = {name: outs[name]} if name else outs
     for key, value in items.items():

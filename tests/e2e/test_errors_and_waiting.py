@@ -26,6 +26,11 @@ def test_unsubscribed_marketplace_package(cli: Env, sandbox: Any) -> None:
     sandbox.unsubscribed_packages.clear()
     r = cli.run("deploy", "--yes")
     assert r.code == 0, r.text
+    dep = json.loads(cli.state_file.read_text())["deployments"]["prototype_model"]
+    suffix = dep["suffix"]  # one suffix for the deployment's three names, as the module does
+    assert (dep["model"]["name"], dep["endpoint_config"]["name"], dep["endpoint"]["name"]) == (
+        f"Model-ESMC-300M-1-{suffix}", f"EndpointConfig-Endpoint-ESMC-300M-1-{suffix}",
+        f"Endpoint-ESMC-300M-1-{suffix}")
 
 
 def test_instance_quota_exceeded(cli: Env, sandbox: Any) -> None:
