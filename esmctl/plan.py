@@ -348,7 +348,8 @@ def _plan_deployment(
             kind = "delete_model" if r.kind in ("model", "create_model") else "delete_endpoint_config"
             exists = observed.has_model(r.name) if kind == "delete_model" else observed.has_config(r.name)
             if exists:
-                acts.append(_act(kind, name, r.name, phase, reason="replaced; deleted once the endpoint runs on its successor"))
+                acts.append(_act(kind, name, r.name, phase,
+                                 reason="replaced; deleted once the endpoint runs on its successor"))
     return _order(acts), notes, busy, ep_name
 
 

@@ -51,8 +51,9 @@ class LocalStore:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
-            raise EsmctlError(f"The local secret file {self.path} cannot be read ({e}).",
-                              hint="Delete it and run `esmctl deploy`: it replaces a key whose secret is lost.") from None
+            raise EsmctlError(
+                f"The local secret file {self.path} cannot be read ({e}).",
+                hint="Delete it and run `esmctl deploy`: it replaces a key whose secret is lost.") from None
         return doc if isinstance(doc, dict) else None
 
     def write(self, value: dict[str, str]) -> str:
