@@ -118,8 +118,12 @@ class Workspace:
 
     def deploy(self, *, yes: bool = False, wait: bool = True, targets: Iterable[str] = (),
                parallelism: int | None = None, timeout: float | None = None, destroy: bool = False,
-               show_plan: Any = None) -> DeployResult:
-        """Plan, confirm, apply, wait. `show_plan(plan, drift)` renders the plan before asking."""
+               show_plan: Any = None, set_desired: str | None = None, question: str | None = None,
+               ttl: float | None = None, stopped_by: str = "user") -> DeployResult:
+        """Plan, confirm, apply, wait. `show_plan(plan, drift)` renders the plan before asking.
+
+        `set_desired` ("running"/"stopped") first marks the target deployments so (stop/start).
+        """
         from esmctl.execute import DEFAULT_PARALLELISM, Executor
         from esmctl.wait import Waiter
 
@@ -135,6 +139,8 @@ class Workspace:
             check_identity(state, observed)
             before = state.model_dump()
             drift = reconcile(state, observed, cfg.environment)
+            if set_desired is not None:
+                self._set_desired(state, list(targets), set_desired, stopped_by)
             the_plan = make_plan(cfg, state, observed, targets=targets, destroy=destroy)
             if show_plan:
                 show_plan(the_plan, drift)
@@ -142,16 +148,159 @@ class Workspace:
             if not the_plan.actions and not the_plan.wait_for:
                 if state.model_dump() != before and (state.deployments or state.role):
                     store.save()  # keep what the refresh learned
+                if ttl:
+                    self._set_timers(store, list(targets) or list(cfg.deployments),
+                                     state_mod.utcnow() + dt.timedelta(seconds=ttl))
                 return DeployResult(the_plan, None, drift)
             if not the_plan.empty:
                 verb = "destroy these resources" if destroy else "apply this plan"
-                self.ui.confirm(f"Do you want to {verb}?", yes=yes)
+                self.ui.confirm(question or f"Do you want to {verb}?", yes=yes)
             waiter = Waiter(self.aws.sagemaker, timeout=timeout)
             ex = Executor(aws=self.aws, store=store, config=cfg, ui=self.ui, waiter=waiter,
                           parallelism=parallelism or DEFAULT_PARALLELISM, wait=wait)
             store.save()
             outcome = ex.run(the_plan)
+            if ttl and not outcome.failures:
+                self._set_timers(store, list(targets) or list(cfg.deployments),
+                                 state_mod.utcnow() + dt.timedelta(seconds=ttl))
             return DeployResult(the_plan, outcome, drift)
+
+    def _set_desired(self, state: State, names: list[str], desired: str, by: str = "user") -> None:
+        now = state_mod.iso(state_mod.utcnow())
+        for name in names:
+            dep = state.deployments.get(name)
+            if dep is None:
+                raise EsmctlError(f"{name} has never been deployed, so it cannot be {desired}.",
+                                  hint="Run `esmctl deploy` first.")
+            if desired == "running" and dep.stop_schedule is not None:
+                dep.stop_schedule.cancel = True  # `start` replaces a pending or fired timer
+            if dep.desired == desired:
+                continue
+            dep.desired = "stopped" if desired == "stopped" else "running"
+            if desired == "stopped":
+                dep.stopped_at, dep.stopped_by = now, by
+            else:
+                dep.stopped_at = dep.stopped_by = None
+
+    def _set_timers(self, store: Store, names: list[str], at: dt.datetime) -> None:
+        from esmctl import schedule
+
+        for name in names:
+            dep = store.state.deployments.get(name)
+            if dep is None or dep.desired != "running" or dep.endpoint is None:
+                continue
+            schedule.create_stop(self.aws, store, self.config, name, at)
+            self.ui.ok(f"{name}: stop timer set — EventBridge Scheduler deletes {dep.endpoint.name} at "
+                       f"{state_mod.iso(at)} (works with this machine off).")
+
+    def stop_at(self, names: Iterable[str] = (), *, all: bool = False, at: dt.datetime) -> list[str]:
+        """Set a stop timer (EventBridge Scheduler) for running deployments; nothing is deleted now."""
+        targets = self._stop_start_targets(names, all)
+        with self._locked():
+            state = self.read_state()
+            assert state is not None
+            observed = self._observe(state)
+            check_identity(state, observed)
+            reconcile(state, observed, self.config.environment)
+            store = Store(self.state_path, state)
+            self._set_timers(store, targets, at)
+            store.save()
+        return targets
+
+    def idle(self, window: float, names: Iterable[str] = (), *, now: dt.datetime | None = None
+             ) -> list[dict[str, Any]]:
+        """For each running endpoint: invocations in the last `window` seconds (CloudWatch) and
+        whether it is idle. An endpoint younger than the window is never idle."""
+        now = now or state_mod.utcnow()
+        names = list(names)
+        state = self.read_state()
+        if state is None:
+            return []
+        observed = self._observe(state)
+        check_identity(state, observed)
+        reconcile(state, observed, self.config.environment)
+        rows = []
+        candidates: dict[str, str] = {}
+        for dname, dep in sorted(state.deployments.items()):
+            if names and dname not in names:
+                continue
+            ep = dep.endpoint
+            seen = observed.endpoint(ep.name) if ep else None
+            if dep.desired != "running" or ep is None or seen is None or seen.status != "InService":
+                continue
+            since = seen.created or state_mod.parse_iso(dep.started_at)
+            if since is not None and since.tzinfo is None:
+                since = since.replace(tzinfo=dt.UTC)
+            age = (now - since).total_seconds() if since else 0.0
+            row = {"name": dname, "endpoint_name": ep.name, "age_seconds": round(age), "invocations": None,
+                   "idle": False, "reason": ""}
+            if age < window:
+                row["reason"] = "younger than the window"
+            else:
+                candidates[ep.name] = dname
+            rows.append(row)
+        if candidates:
+            period = max(60, int(window // 60) * 60)  # CloudWatch periods are multiples of 60 s
+            sums = self.aws.cloudwatch.invocation_sums(sorted(candidates), start=now - dt.timedelta(seconds=window),
+                                                       end=now, period=period)
+            for row in rows:
+                if row["endpoint_name"] in candidates:
+                    n = sums.get(row["endpoint_name"], 0.0)
+                    row["invocations"] = n
+                    row["idle"] = n == 0
+                    row["reason"] = "no invocations in the window" if n == 0 else f"{n:.0f} invocations"
+        return rows
+
+    def stop(self, names: Iterable[str] = (), *, all: bool = False, yes: bool = False, wait: bool = True,
+             show_plan: Any = None, by: str = "user") -> DeployResult:
+        """Delete the endpoints only (billing stops); model and config stay; stopped is sticky."""
+        targets = self._stop_start_targets(names, all)
+        running = [n for n in targets if self._recorded_desired(n) != "stopped"]
+        if not running:
+            self.ui.info(f"Already stopped: {', '.join(targets)}.")
+        q = f"Stop {', '.join(running)} (saves about {prices.money(self._hourly(running))}, estimated)?"
+        return self.deploy(yes=yes, wait=wait, targets=targets, set_desired="stopped", question=q,
+                           show_plan=show_plan, stopped_by=by)
+
+    def start(self, names: Iterable[str] = (), *, all: bool = False, wait: bool = True,
+              show_plan: Any = None) -> DeployResult:
+        """Recreate stopped endpoints under the same name from the kept config, and wait."""
+        targets = self._stop_start_targets(names, all)
+        for n in targets:
+            if self._recorded_desired(n) == "running":
+                self.ui.info(f"{n} is already running (desired state); nothing to start for it.")
+        return self.deploy(yes=True, wait=wait, targets=targets, set_desired="running", show_plan=show_plan)
+
+    def _hourly(self, names: list[str]) -> float:
+        """Estimated $/h of these deployments' endpoints, from the state."""
+        state = self.read_state()
+        total = 0.0
+        for n in names:
+            dep = state.deployments.get(n) if state else None
+            if dep and dep.endpoint and dep.endpoint.created and dep.endpoint_config:
+                c = dep.endpoint_config
+                total += prices.cost(c.instance_type, c.instance_count, self.config.region,
+                                     self.config.settings.prices) or 0.0
+        return total
+
+    def _recorded_desired(self, name: str) -> str | None:
+        state = self.read_state()
+        dep = state.deployments.get(name) if state else None
+        return dep.desired if dep else None
+
+    def _stop_start_targets(self, names: Iterable[str], all: bool) -> list[str]:
+        names = list(names)
+        state = self.read_state()
+        recorded = sorted(state.deployments) if state else []
+        if all == bool(names):
+            raise EsmctlError("Name the deployments, or use --all (not both).",
+                              hint=f"Deployments: {', '.join(recorded) or '(none deployed)'}.")
+        targets = recorded if all else names
+        self._check_targets(targets)
+        missing = [n for n in targets if n not in recorded]
+        if missing:
+            raise EsmctlError(f"Not deployed yet: {', '.join(missing)}.", hint="Run `esmctl deploy` first.")
+        return targets
 
     def destroy(self, *, yes: bool = False, targets: Iterable[str] = (), show_plan: Any = None) -> DeployResult:
         return self.deploy(yes=yes, targets=targets, destroy=True, show_plan=show_plan)
@@ -190,8 +339,14 @@ class Workspace:
             dep = state.deployments.get(dname) if state else None
             want = cfg.deployments.get(dname)
             ep = dep.endpoint if dep else None
-            live = (ep.status if ep and ep.created else "") or ("stopped" if dep and dep.desired == "stopped"
-                                                                else "not deployed")
+            if dep and dep.desired == "stopped":
+                live = "stopped" + (f" (by {dep.stopped_by})" if dep.stopped_by else "")
+            elif ep and ep.created:
+                live = ep.status or "?"
+            elif ep:
+                live = "missing (deleted outside esmctl?)"
+            else:
+                live = "not deployed"
             c = dep.endpoint_config if dep else None
             itype = c.instance_type if c else (want.instance_type if want else "?")
             count = c.instance_count if c else (want.instance_count if want else 0)
@@ -210,6 +365,9 @@ class Workspace:
                 "estimated_cost_so_far": round(so_far, 4) if so_far is not None else None,
                 "desired": dep.desired if dep else "running",
                 "stopped_at": dep.stopped_at if dep else None,
+                "stopped_by": dep.stopped_by if dep and dep.desired == "stopped" else None,
+                "stop_scheduled_at": dep.stop_schedule.at if dep and dep.stop_schedule and dep.stop_schedule.created
+                and not dep.stop_schedule.fired and not dep.stop_schedule.cancel else None,
                 "failure_reason": ep.failure_reason if ep and live == "Failed" else "",
                 "in_config": want is not None,
             })

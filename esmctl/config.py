@@ -268,8 +268,13 @@ def _inner_model(annotation: Any) -> Any:
 # --- the whole load ----------------------------------------------------------------------------
 
 
-def load(path: str | os.PathLike[str] | None = None, *, region: str | None = None) -> Config:
-    """Read and validate esmctl.yaml and its catalog. Raises ConfigError with every problem."""
+def load(path: str | os.PathLike[str] | None = None, *, region: str | None = None,
+         check_regions: bool = True) -> Config:
+    """Read and validate esmctl.yaml and its catalog. Raises ConfigError with every problem.
+
+    `check_regions=False` leaves out one check, a model package ARN in another region than
+    `region`, for `esmctl doctor`, which reports it as a finding of its own.
+    """
     cfg_path = Path(path or os.environ.get("ESMCTL_CONFIG") or DEFAULT_CONFIG)
     problems: list[Problem] = []
     data, positions, dup = _load_yaml(cfg_path, _read_text(cfg_path, DEFAULT_CONFIG))
@@ -318,7 +323,7 @@ def load(path: str | os.PathLike[str] | None = None, *, region: str | None = Non
         # Checked even when other keys are invalid, so every problem shows up in one run.
         region = settings.region if settings else data.get("region", "us-east-2")
         deployments, more = _resolve(
-            cfg_path, _selections(data), str(region), catalog, positions, catalog_path
+            cfg_path, _selections(data), str(region), catalog, positions, catalog_path, check_regions
         )
         problems += more
     if problems:
@@ -401,7 +406,7 @@ def _selections(data: dict[str, Any]) -> dict[str, Selection]:
 
 def _resolve(
     path: Path, selections: dict[str, Selection], region: str, catalog: Catalog, pos: Positions,
-    catalog_path: Path,
+    catalog_path: Path, check_regions: bool = True,
 ) -> tuple[dict[str, Deployment], list[Problem]]:
     out: list[Problem] = []
     deployments: dict[str, Deployment] = {}
@@ -429,7 +434,7 @@ def _resolve(
         if sel.instance_type is not None and not naming.INSTANCE_TYPE_RE.match(sel.instance_type):
             bad("instance_type", f"{sel.instance_type!r} must look like ml.<family>.<size>, e.g. ml.g5.2xlarge")
         pkg_region = naming.arn_region(entry.model_package)
-        if pkg_region and pkg_region != region:
+        if check_regions and pkg_region and pkg_region != region:
             bad("selector", f"model package of {sel.selector!r} is in {pkg_region} but region is "
                 f"{region}; model package ARNs are regional: deploy in {pkg_region} or use the "
                 f"package ARN for {region} in {catalog_path}")

@@ -96,3 +96,11 @@ class Interrupted(EsmctlError):
     """Ctrl-C: the state is saved; what is still being created in AWS is named."""
 
     exit_code = 130
+
+
+class ChecksFailed(EsmctlError):
+    """`esmctl doctor` (or the checks `deploy` runs first) found at least one error."""
+
+
+class InvokeFailed(EsmctlError):
+    """A smoke-test invocation did not get a valid Forge answer."""

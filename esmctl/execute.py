@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from esmctl import naming, secrets
+from esmctl import naming, schedule, secrets
 from esmctl.errors import AlreadyExists, AwsError, EsmctlError, Interrupted
 from esmctl.plan import Action, Plan
 from esmctl.state import (
@@ -396,7 +396,15 @@ class Executor:
         self._started[a.name.lower()] = self.clock()
 
     def _delete_endpoint(self, a: Action) -> None:
-        self.aws.sagemaker.delete_endpoint(a.name)
+        try:
+            self.aws.sagemaker.delete_endpoint(a.name)
+        except AwsError as e:
+            if "in-progress" not in e.message and "in progress" not in e.message:
+                raise
+            # SageMaker refuses to delete an endpoint while it is Creating/Updating: let it settle first.
+            self.ui.info(f"{a.name} is still being created or updated; waiting for it to settle before deleting.")
+            self.waiter.wait([Waiting(a.deployment, a.name)])
+            self.aws.sagemaker.delete_endpoint(a.name)
         with self.store.change() as st:
             dep = st.deployments.get(a.deployment)
             if dep and dep.endpoint:
@@ -420,6 +428,9 @@ class Executor:
             if current is not None and current.name == name:
                 current.created = False  # gone from AWS; the record stays until the deployment is forgotten
 
+    def _delete_schedule(self, a: Action) -> None:
+        schedule.delete_stop(self.aws, self.store, a.deployment)
+
     def _forget_deployment(self, a: Action) -> None:
         with self.store.change() as st:
             st.deployments.pop(a.deployment, None)
@@ -427,14 +438,18 @@ class Executor:
     # --- waiting -------------------------------------------------------------------------------
     def _waiting_list(self, plan: Plan, applied: set[str]) -> list[Waiting]:
         names: dict[str, str] = {}
+        gone: dict[str, str] = {}
         for a in plan.actions:
             if a.kind in ("create_endpoint", "update_endpoint", "replace_endpoint") and a.deployment in applied:
                 names[a.name] = a.deployment
+            elif a.kind == "delete_endpoint" and a.deployment in applied:
+                gone[a.name] = a.deployment
         for dep_name, dep in self.store.state.deployments.items():
             if dep.endpoint and dep.endpoint.name in plan.wait_for:
                 names[dep.endpoint.name] = dep_name
         eta = self._eta()
-        return [Waiting(d, n, started=self._started.get(n.lower(), self.clock()), eta=eta) for n, d in names.items()]
+        return [Waiting(d, n, started=self._started.get(n.lower(), self.clock()), eta=eta) for n, d in names.items()] \
+            + [Waiting(d, n, target="gone", started=self.clock(), eta=None) for n, d in gone.items()]
 
     def _eta(self) -> float:
         hist = self.store.state.creation_seconds
@@ -442,15 +457,19 @@ class Executor:
 
     def _wait(self, waiting: list[Waiting]) -> set[str]:
         """Wait for all; return the deployments whose endpoint reached InService."""
-        n = len(waiting)
-        self.ui.info(f"Waiting for {n} endpoint{'s' if n != 1 else ''} to be InService "
-                     f"(typically 10-15 minutes; Ctrl-C stops watching, not the creation).")
+        up = sum(1 for w in waiting if w.target == "InService")
+        down = len(waiting) - up
+        if up:
+            self.ui.info(f"Waiting for {up} endpoint{'s' if up != 1 else ''} to be InService "
+                         f"(typically 10-15 minutes; Ctrl-C stops watching, not the creation).")
+        if down:
+            self.ui.info(f"Waiting for {down} endpoint{'s' if down != 1 else ''} to be deleted (billing stops then).")
 
         def rows() -> list[list[str]]:
             now = self.clock()
             out = []
             for w in waiting:
-                status = w.seen.status if w.seen else "?"
+                status = w.seen.status if w.seen else ("deleted" if w.target == "gone" and w.done else "?")
                 elapsed = now - w.started
                 left = None if w.eta is None or w.done else max(0.0, w.eta - elapsed)
                 eta = "" if w.done else (f"ETA ~{fmt_duration(left)}" if left else "ETA any moment")
@@ -471,6 +490,10 @@ class Executor:
         with self.store.change() as st:
             for w in waiting:
                 dep = st.deployments.get(w.deployment)
+                if w.target == "gone" and w.done and dep is not None and dep.endpoint is not None:
+                    dep.endpoint.created, dep.endpoint.status = False, ""
+                    settled.add(w.deployment)
+                    continue
                 if dep is None or dep.endpoint is None or w.seen is None or not w.done:
                     continue
                 dep.endpoint.status = w.seen.status

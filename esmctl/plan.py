@@ -25,7 +25,8 @@ ADD = {"create_role", "attach_role_policy", "create_model", "create_endpoint_con
        "create_user", "create_policy", "attach_user_policy", "create_access_key"}
 CHANGE = {"update_endpoint", "update_policy"}
 DESTROY = {"delete_endpoint", "delete_endpoint_config", "delete_model", "detach_role_policy", "delete_role",
-           "delete_access_key", "detach_user_policy", "delete_policy", "delete_user", "delete_secret"}
+           "delete_access_key", "detach_user_policy", "delete_policy", "delete_user", "delete_secret",
+           "delete_schedule"}
 SYMBOL = {**{k: "+" for k in ADD}, **{k: "~" for k in CHANGE}, **{k: "-" for k in DESTROY},
           "replace_endpoint": "-/+", "forget_deployment": "-"}
 RESOURCE = {
@@ -40,6 +41,7 @@ RESOURCE = {
     "create_access_key": "access key for", "delete_access_key": "access key",
     "detach_user_policy": "user policy attachment", "delete_policy": "shared invoke policy",
     "delete_user": "shared user", "delete_secret": "stored secret",
+    "delete_schedule": "stop timer",
 }
 
 
@@ -311,7 +313,8 @@ def _plan_deployment(
     seen = observed.endpoint(ep_name)
     moved = False  # will the endpoint run on cfg_name once this plan is done?
     if not running:
-        notes.append(f"{name}: stopped (not billed); `esmctl start {name}` brings it back")
+        if seen is not None and seen.status != "Deleting":
+            acts.append(_act("delete_endpoint", name, ep_name, reason="stop: billing ends; model and config kept"))
     elif seen is None:
         why = "" if have is None or have.endpoint is None or not have.endpoint.created else \
             "vanished from AWS: recreate"
@@ -335,6 +338,11 @@ def _plan_deployment(
             moved = True
         else:
             moved = True  # already there
+
+    timer = have.stop_schedule if have else None
+    if timer is not None and running and (timer.cancel or timer.fired):
+        acts.append(_act("delete_schedule", name, timer.name, reason="replaced by start" if timer.cancel
+                         else "fired; the endpoint was stopped by it"))
 
     # Retired models/configs: deleted once the endpoint runs on the new config (or is stopped).
     retired: list[_Retired] = [_Retired(r.kind, r.name) for r in have.retired] if have else []
@@ -425,7 +433,7 @@ class _Retired:
     name: str
 
 
-_ORDER = ["create_model", "create_endpoint_config", "create_endpoint", "replace_endpoint",
+_ORDER = ["delete_schedule", "create_model", "create_endpoint_config", "create_endpoint", "replace_endpoint",
           "update_endpoint", "delete_endpoint", "delete_endpoint_config", "delete_model",
           "forget_deployment"]
 
@@ -448,8 +456,10 @@ def _plan_removal(name: str, have: DeploymentState, observed: Observed, why: str
     for m in models:
         if observed.has_model(m):
             acts.append(_act("delete_model", name, m))
+    if have.stop_schedule is not None:
+        acts.append(_act("delete_schedule", name, have.stop_schedule.name))
     acts.append(_act("forget_deployment", name, name))
-    return acts
+    return _order(acts)
 
 
 def _running_now(state: State | None, observed: Observed) -> dict[str, tuple[str, int]]:

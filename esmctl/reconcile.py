@@ -7,10 +7,12 @@ reported as drift for `refresh`, `plan` and `deploy` to show and repair.
 
 from __future__ import annotations
 
-from esmctl import naming
+import datetime as dt
+
+from esmctl import naming, schedule
 from esmctl.errors import AwsError, StateError
 from esmctl.observe import Observed
-from esmctl.state import RoleRecord, State
+from esmctl.state import RoleRecord, State, utcnow
 
 
 def check_identity(state: State, observed: Observed) -> None:
@@ -27,8 +29,9 @@ def check_identity(state: State, observed: Observed) -> None:
             hint=f"Set `region: {state.region}` back, or use another `environment:` for {observed.region}.")
 
 
-def reconcile(state: State, observed: Observed, environment: str) -> list[str]:
+def reconcile(state: State, observed: Observed, environment: str, now: dt.datetime | None = None) -> list[str]:
     """Update `state` from `observed`; return one line per drift found."""
+    now = now or utcnow()
     drift: list[str] = []
     if observed.account_id and not state.account_id:
         state.account_id = observed.account_id
@@ -69,7 +72,11 @@ def reconcile(state: State, observed: Observed, environment: str) -> list[str]:
             continue
         seen = observed.endpoint(ep.name)
         if seen is None:
-            if ep.created and dep.desired == "running":
+            if ep.created and dep.desired == "running" and schedule.fired(dep, now):
+                assert dep.stop_schedule is not None
+                dep.desired, dep.stopped_by, dep.stopped_at = "stopped", "schedule", dep.stop_schedule.at
+                dep.stop_schedule.fired = True  # stopped by its timer, as asked: not drift
+            elif ep.created and dep.desired == "running":
                 drift.append(f"{name}: endpoint {ep.name} deleted outside esmctl")
             ep.created, ep.status = False, ""
             continue

@@ -79,6 +79,18 @@ class Retired(_Doc):
     name: str
 
 
+class ScheduleRecord(_Doc):
+    """A one-time EventBridge Scheduler schedule that deletes the endpoint at `at` (a stop timer)."""
+
+    name: str
+    at: str  # ISO time, UTC
+    role_name: str
+    role_arn: str = ""
+    created: bool = False
+    fired: bool = False  # the endpoint vanished after `at`: stopped by the schedule
+    cancel: bool = False  # `start` (or a new timer) replaces it
+
+
 class DeploymentState(_Doc):
     selector: str
     suffix: str
@@ -91,6 +103,8 @@ class DeploymentState(_Doc):
     created_at: str | None = None
     started_at: str | None = None
     stopped_at: str | None = None
+    stopped_by: str | None = None  # "user", "idle" or "schedule"
+    stop_schedule: ScheduleRecord | None = None
 
 
 class SharedAccountRecord(_Doc):

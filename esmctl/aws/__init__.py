@@ -9,17 +9,19 @@ gives up after about a minute of trying.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
+from botocore import xform_name
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from esmctl.aws.errors import is_not_found, translate
-from esmctl.errors import NotFound
+from esmctl.errors import AwsError, NotFound
 
 TOTAL_MAX_ATTEMPTS = 8  # first try + 7 retries; about 60 s of backoff at most
 PAGE = 100  # List* page size: the largest SageMaker allows
@@ -53,6 +55,10 @@ class Aws:
         self.iam = Iam(self, "iam")
         self.sts = Sts(self, "sts")
         self.secrets = SecretsManager(self, "secretsmanager")
+        self.cloudwatch = CloudWatch(self, "cloudwatch")
+        self.scheduler = Scheduler(self, "scheduler")
+        self.quotas = ServiceQuotas(self, "service-quotas")
+        self.runtime = Runtime(self, "sagemaker-runtime")
 
     def client(self, service: str) -> Any:
         with self._lock:  # Session.client() is not thread-safe; the clients themselves are
@@ -85,6 +91,20 @@ class Aws:
             self._account = self.sts.caller_identity()["Account"]
         return self._account
 
+    def credential_expiry(self) -> tuple[str, dt.datetime | None]:
+        """How boto3 found the credentials (its method name: env, sso, assume-role ...) and when
+        they expire; None for keys that do not expire. Makes no AWS call."""
+        try:
+            creds = self.session.get_credentials()
+        except BotoCoreError as e:
+            raise translate(e, "credentials") from None
+        if creds is None:
+            raise translate(NoCredentialsError(), "credentials")
+        # RefreshableCredentials (SSO, assumed roles, AWS_CREDENTIAL_EXPIRATION) keep the expiry
+        # only in this attribute; plain keys have none.
+        expiry = getattr(creds, "_expiry_time", None)
+        return str(getattr(creds, "method", "") or ""), expiry if isinstance(expiry, dt.datetime) else None
+
 
 class _Service:
     def __init__(self, aws: Aws, service: str) -> None:
@@ -98,6 +118,10 @@ class _Service:
             return method(**params)  # type: ignore[no-any-return]
         except (ClientError, BotoCoreError) as e:
             raise translate(e, f"{self.service}:{operation}", resource) from None
+        except RuntimeError as e:  # botocore: "refreshed credentials are still expired" (no BotoCoreError)
+            if "credentials" not in str(e).lower():
+                raise
+            raise translate(e, f"{self.service}:{operation}", resource) from None
 
     def pages(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
         token = None
@@ -110,12 +134,7 @@ class _Service:
 
 
 def _snake(op: str) -> str:
-    out = []
-    for i, ch in enumerate(op):
-        if ch.isupper() and i and not op[i - 1].isupper():
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
+    return xform_name(op)  # botocore's own: ListAWSDefaultServiceQuotas → list_aws_default_service_quotas
 
 
 class SageMaker(_Service):
@@ -191,6 +210,10 @@ class SageMaker(_Service):
     def list_tags(self, arn: str) -> dict[str, str]:
         return {t["Key"]: t["Value"] for t in self.pages("ListTags", "Tags", ResourceArn=arn)}
 
+    def describe_model_package(self, arn: str) -> dict[str, Any]:
+        """A (Marketplace) model package as this account sees it; raises when it may not use it."""
+        return self.call("DescribeModelPackage", arn, ModelPackageName=arn)
+
 
 class Iam(_Service):
     def get_role(self, name: str) -> dict[str, Any] | None:
@@ -199,10 +222,22 @@ class Iam(_Service):
         except NotFound:
             return None
 
-    def create_role(self, name: str, *, tags: dict[str, str]) -> dict[str, Any]:
-        return self.call("CreateRole", name, RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
-                         Description="SageMaker execution role for ESM endpoints (managed by esmctl)",
-                         Tags=_tags(tags))["Role"]  # type: ignore[no-any-return]
+    def create_role(self, name: str, *, tags: dict[str, str], service: str = "sagemaker.amazonaws.com",
+                    description: str = "SageMaker execution role for ESM endpoints (managed by esmctl)",
+                    ) -> dict[str, Any]:
+        trust = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+        return self.call("CreateRole", name, RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
+                         Description=description, Tags=_tags(tags))["Role"]  # type: ignore[no-any-return]
+
+    def put_role_policy(self, role: str, name: str, document: str) -> None:
+        self.call("PutRolePolicy", role, RoleName=role, PolicyName=name, PolicyDocument=document)
+
+    def delete_role_policy(self, role: str, name: str) -> None:
+        try:
+            self.call("DeleteRolePolicy", role, RoleName=role, PolicyName=name)
+        except NotFound:
+            pass
 
     def list_attached_role_policies(self, name: str) -> list[dict[str, Any]]:
         try:  # a role has a handful of policies: one page of up to 1000 is all of them
@@ -309,6 +344,69 @@ class Iam(_Service):
         except NotFound:
             return False
 
+    def simulate_principal_policy(self, principal_arn: str, actions: list[str],
+                                  resources: list[str] | None = None) -> list[dict[str, Any]]:
+        """IAM's evaluation of `actions` for a user or role (EvalActionName, EvalDecision, ...)."""
+        results: list[dict[str, Any]] = []
+        marker = None
+        while True:
+            resp = self.call("SimulatePrincipalPolicy", principal_arn, PolicySourceArn=principal_arn,
+                             ActionNames=actions, **({"ResourceArns": resources} if resources else {}),
+                             **({"Marker": marker} if marker else {}))
+            results += resp.get("EvaluationResults", [])
+            marker = resp.get("Marker")
+            if not resp.get("IsTruncated") or not marker:
+                return results
+
+
+class CloudWatch(_Service):
+    def invocation_sums(self, endpoints: list[str], *, start: Any, end: Any, period: int) -> dict[str, float]:
+        """Sum of AWS/SageMaker Invocations per endpoint (variant-1) over [start, end); 500 a call."""
+        out: dict[str, float] = {}
+        for i in range(0, len(endpoints), 500):
+            chunk = endpoints[i:i + 500]
+            queries = [{"Id": f"m{j}", "ReturnData": True, "MetricStat": {
+                "Metric": {"Namespace": "AWS/SageMaker", "MetricName": "Invocations",
+                           "Dimensions": [{"Name": "EndpointName", "Value": name},
+                                          {"Name": "VariantName", "Value": "variant-1"}]},
+                "Period": period, "Stat": "Sum"}} for j, name in enumerate(chunk)]
+            token = None
+            while True:
+                resp = self.call("GetMetricData", MetricDataQueries=queries, StartTime=start, EndTime=end,
+                                 **({"NextToken": token} if token else {}))
+                for r in resp.get("MetricDataResults", []):
+                    name = chunk[int(r["Id"][1:])]
+                    out[name] = out.get(name, 0.0) + float(sum(r.get("Values", [])))
+                token = resp.get("NextToken")
+                if not token:
+                    break
+        return out
+
+
+class Scheduler(_Service):
+    def create_stop(self, name: str, *, at: str, endpoint: str, role_arn: str) -> str:
+        """A one-time schedule whose universal target calls sagemaker:DeleteEndpoint."""
+        resp = self.call(
+            "CreateSchedule", name, Name=name, ScheduleExpression=f"at({at})", ScheduleExpressionTimezone="UTC",
+            FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion="NONE",
+            Description=f"esmctl: stop (delete) SageMaker endpoint {endpoint}",
+            Target={"Arn": "arn:aws:scheduler:::aws-sdk:sagemaker:deleteEndpoint", "RoleArn": role_arn,
+                    "Input": json.dumps({"EndpointName": endpoint})})
+        return str(resp["ScheduleArn"])
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.call("GetSchedule", name, Name=name)
+        except NotFound:
+            return None
+
+    def delete(self, name: str) -> bool:
+        try:
+            self.call("DeleteSchedule", name, Name=name)
+            return True
+        except NotFound:
+            return False
+
 
 class Sts(_Service):
     def caller_identity(self) -> dict[str, Any]:
@@ -340,6 +438,42 @@ class SecretsManager(_Service):
             return True
         except NotFound:
             return False
+
+
+class ServiceQuotas(_Service):
+    NO_SUCH_RESOURCE = "NoSuchResourceException"  # the service code is unknown in this region
+
+    def find(self, service_code: str, names: list[str]) -> dict[str, dict[str, Any]]:
+        """The quotas with these names: the applied value (ListServiceQuotas), else the AWS default
+        (ListAWSDefaultServiceQuotas, for quotas never changed in this account). A name in neither
+        listing is left out. Quota codes are opaque, so quotas are found by name; listing stops
+        once every name is found."""
+        found: dict[str, dict[str, Any]] = {}
+        for operation in ("ListServiceQuotas", "ListAWSDefaultServiceQuotas"):
+            try:
+                for quota in self.pages(operation, "Quotas", ServiceCode=service_code, MaxResults=PAGE):
+                    name = quota.get("QuotaName", "")
+                    if name in names and name not in found:
+                        found[name] = quota
+                        if len(found) == len(set(names)):
+                            return found
+            except AwsError as e:
+                if e.code != self.NO_SUCH_RESOURCE:
+                    raise
+        return found
+
+
+class Runtime(_Service):
+    def invoke(self, endpoint: str, body: bytes, *, content_type: str = "application/json",
+               accept: str = "application/json") -> tuple[bytes, str]:
+        """InvokeEndpoint: the answer's bytes and content type."""
+        resp = self.call("InvokeEndpoint", endpoint, EndpointName=endpoint, Body=body, ContentType=content_type,
+                         Accept=accept)
+        try:
+            data = resp["Body"].read()
+        except BotoCoreError as e:
+            raise translate(e, "sagemaker-runtime:InvokeEndpoint", endpoint) from None
+        return bytes(data), str(resp.get("ContentType", ""))
 
 
 __all__ = ["Aws", "is_not_found"]

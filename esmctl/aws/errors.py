@@ -81,6 +81,10 @@ def translate(err: Exception, operation: str, resource: str = "") -> AwsError:
         return AwsError(f"{what} failed: {code}: {msg}",
                         hint="Fix the cause above and run the command again; it resumes where it stopped.",
                         code=code, details=details)
+    if isinstance(err, RuntimeError) and "credentials" in str(err).lower():
+        return AwsError(f"{what}: the AWS credentials have expired ({err})",
+                        hint="Refresh them: `aws sso login --profile NAME` for SSO, or export fresh keys "
+                        "(and a later AWS_CREDENTIAL_EXPIRATION, if you set it).", code="ExpiredToken")
     if isinstance(err, (UnauthorizedSSOTokenError, TokenRetrievalError, SSOError)):
         return AwsError(f"{what}: the AWS SSO session has expired or is missing ({err})",
                         hint="Run `aws sso login --profile NAME` and try again.", code="SSO")

@@ -9,10 +9,11 @@ from typing import Any
 
 import typer
 
-from esmctl import prices
+from esmctl import durations, prices
 from esmctl.cli import app, g
 from esmctl.cli.render import render_outputs, render_plan, render_status
 from esmctl.errors import DeployFailed, EsmctlError
+from esmctl.state import utcnow
 
 EXAMPLES = ("basic", "basic_shared_user", "multi_model")
 
@@ -112,13 +113,16 @@ def deploy(
                                     help="Deployments worked on at once."),
     timeout: float = typer.Option(None, "--timeout", min=1,
                                   help="Seconds to wait for endpoints (default ESMCTL_WAIT_TIMEOUT or 3600)."),
+    ttl: str = typer.Option(None, "--ttl", help="Stop (delete) the endpoints after this long, e.g. 8h, "
+                            "with an EventBridge Scheduler timer that works with this machine off."),
 ) -> None:
     """Plan, confirm, create/update everything, wait until every endpoint is InService."""
     glob = g(ctx)
     ui = glob.ui()
     ws = glob.workspace(ui)
+    ttl_s = durations.parse_duration(ttl, "--ttl") if ttl else None
     result = ws.deploy(yes=yes, wait=not no_wait, targets=target, parallelism=parallelism, timeout=timeout,
-                       show_plan=lambda p, d: render_plan(ui, p, d, out=False))
+                       ttl=ttl_s, show_plan=lambda p, d: render_plan(ui, p, d, out=False))
     _finish(ui, ws, result)
 
 
@@ -145,13 +149,86 @@ def _finish(ui: Any, ws: Any, result: Any) -> None:
     if outcome is not None and outcome.still_busy and not outcome.failures:
         ui.info(f"Still in progress in AWS: {', '.join(outcome.still_busy)}; `esmctl status` shows it.")
     if outcome is not None and not outcome.failures and not outcome.still_busy:
-        ui.ok("All endpoints are InService." if ws.config.deployments else "Done.")
+        stopped = list(result.plan.stopped)
+        ui.ok(f"Done; stopped (not billed): {', '.join(stopped)}." if stopped else
+              "All endpoints are InService." if ws.config.deployments else "Done.")
     render_outputs(ui, ws.outputs(), json_out=False)
     if outcome is not None and outcome.failures:
         n = len(outcome.failures)
         raise DeployFailed(f"{n} deployment step{'s' if n != 1 else ''} failed (see above); "
                            "everything else was applied and recorded.",
                            hint="Fix the causes and run `esmctl deploy` again; it resumes from the state.")
+
+
+@app.command()
+def stop(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(None, help="Deployments to stop (logical names)."),
+    all_: bool = typer.Option(False, "--all", help="Stop every deployment of the environment."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Stop without asking."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Don't wait until the endpoints are gone."),
+    idle_for: str = typer.Option(None, "--idle-for", help="Only endpoints with no invocation in this window "
+                                 "(CloudWatch), e.g. 2h; never one younger than the window. For cron."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="With --idle-for: report, stop nothing."),
+    at: str = typer.Option(None, "--at", help="Stop at this time instead of now (EventBridge Scheduler), "
+                           "e.g. 2026-12-01T19:00 (local time) or ...Z for UTC."),
+    json_out: bool = typer.Option(False, "--json", help="With --idle-for: print the findings as JSON."),
+) -> None:
+    """Delete the endpoint(s) only: billing stops, model and endpoint config stay; `start` brings them back."""
+    glob = g(ctx)
+    ui = glob.ui()
+    ws = glob.workspace(ui)
+    names = names or []
+    if at is not None:
+        when = durations.parse_time(at, "--at", utcnow())
+        done = ws.stop_at(names, all=all_, at=when)
+        if not done:
+            ui.warn("No running deployment to set a timer for.")
+        return
+    if idle_for is not None:
+        window = durations.parse_duration(idle_for, "--idle-for")
+        rows = ws.idle(window, names)
+        idle = [r["name"] for r in rows if r["idle"]]
+        if json_out:
+            ui.json({"window_seconds": window, "endpoints": rows, "idle": idle, "dry_run": dry_run})
+        else:
+            for r in rows:
+                (ui.warn if r["idle"] else ui.info)(f"{r['name']}: {r['endpoint_name']} — {r['reason']}")
+            ui.info(f"{len(idle)} idle for {durations.human(window)}: {', '.join(idle) or 'none'}"
+                    + (" (dry run: nothing stopped)" if dry_run else ""))
+        if dry_run or not idle:
+            return
+        names, all_ = idle, False
+    elif dry_run:
+        raise typer.BadParameter("--dry-run goes with --idle-for", param_hint="--dry-run")
+    result = ws.stop(names, all=all_, yes=yes, wait=not no_wait, by="idle" if idle_for else "user",
+                     show_plan=lambda p, d: render_plan(ui, p, d, out=False))
+    _fail_on(result, "stop")
+    if result.outcome is not None:
+        ui.ok("Stopped; the endpoints are no longer billed. `esmctl start NAME` recreates them.")
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(None, help="Deployments to start (logical names)."),
+    all_: bool = typer.Option(False, "--all", help="Start every deployment of the environment."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Don't wait for InService."),
+) -> None:
+    """Recreate stopped endpoint(s) under the same endpoint name from the kept config; wait for InService."""
+    glob = g(ctx)
+    ui = glob.ui()
+    ws = glob.workspace(ui)
+    result = ws.start(names or [], all=all_, wait=not no_wait,
+                      show_plan=lambda p, d: render_plan(ui, p, d, out=False))
+    _finish(ui, ws, result)
+
+
+def _fail_on(result: Any, what: str) -> None:
+    if result.outcome is not None and result.outcome.failures:
+        n = len(result.outcome.failures)
+        raise DeployFailed(f"{n} step{'s' if n != 1 else ''} of {what} failed (see above).",
+                           hint=f"Fix the causes and run `esmctl {what}` again.")
 
 
 @app.command()

@@ -45,6 +45,8 @@ def render_status(ui: UI, doc: dict[str, Any]) -> None:
     rows = []
     for r in doc["deployments"]:
         since = r["running_since"] or (f"stopped {r['stopped_at']}" if r["stopped_at"] else "")
+        if r.get("stop_scheduled_at"):
+            since += f" (stops {r['stop_scheduled_at']})"
         rows.append([r["name"], r["selector"], r["endpoint_name"] or "-", r["status"],
                      f"{r['instance_type']} × {r['instance_count']}",
                      prices.money(r["estimated_cost_per_hour"]), since or "-",

@@ -57,7 +57,7 @@ def demo(
                                            help="How long sandbox endpoints stay Creating."),
     keep: bool = typer.Option(False, "--keep", help="Keep the demo folder afterwards."),
 ) -> None:
-    """Run init → plan → deploy → status → output → destroy against the built-in sandbox."""
+    """Run init → plan → deploy → status → output → stop → start → destroy against the built-in sandbox."""
     from esmctl import sandbox as sb
     from esmctl.cli import run
 
@@ -80,6 +80,9 @@ def demo(
         ["status"],
         ["output"],
         ["plan", "--detailed-exitcode"],
+        ["stop", "performance_model", "--yes"],
+        ["status"],
+        ["start", "performance_model"],
         ["destroy", "--yes"],
     ]
     cwd = os.getcwd()
@@ -96,7 +99,8 @@ def demo(
         os.chdir(cwd)
         server.stop()
     if code == 0:
-        ui.ok("Demo complete: two ESM endpoints were deployed, inspected and destroyed in the sandbox.")
+        ui.ok("Demo complete: two ESM endpoints were deployed, inspected, stopped, started and destroyed "
+              "in the sandbox.")
         ui.info("Next, in your own account: `esmctl init`, subscribe to the model in AWS Marketplace "
                 "(docs/getting-started.md), then `esmctl deploy`.")
     if keep:

@@ -20,7 +20,9 @@ What the patches reproduce (moto 5.2.5 differs from AWS there; see the modules f
 - IAM refuses DeleteUser/DeletePolicy with DeleteConflict while things are attached;
 - InvokeEndpoint answers only live endpoints, with a Forge-shaped JSON body;
 - with IAM enforcement on, SageMaker requests are checked against the endpoint's lowercase ARN;
-- optional per-instance-type quotas raise ResourceLimitExceeded.
+- optional per-instance-type quotas raise ResourceLimitExceeded, and Service Quotas reports them
+  (service code `sagemaker`: "<type> for endpoint usage", applied and default values);
+- IAM SimulatePrincipalPolicy evaluates the principal's identity-based policies.
 """
 
 from .control import DEFAULT_FAILURE_REASON, SandboxControl, control

@@ -1,9 +1,9 @@
 """`apply_patches()`: make moto behave like SageMaker, SageMaker Runtime and IAM where esmctl cares.
 
-The patch modules (`_sagemaker`, `_runtime`, `_iam`, `_authz`) import moto at their top, so only
-this function imports them, after setting MOTO_IAM_LOAD_MANAGED_POLICIES. Patches replace
-attributes on moto's classes (not instances), so they apply to `moto.mock_aws` and to a
-`moto.server.ThreadedMotoServer` in the same process alike, including backends created later.
+The patch modules (`_sagemaker`, `_runtime`, `_iam`, `_authz`, `_quotas`, `_simulate`) import moto
+at their top, so only this function imports them, after setting MOTO_IAM_LOAD_MANAGED_POLICIES.
+Patches replace attributes on moto's classes (not instances), so they apply to `moto.mock_aws` and
+to a `moto.server.ThreadedMotoServer` in the same process alike, including backends created later.
 They are written against moto 5.2.5 (pinned in pyproject.toml). Call this before moto's first
 IAM backend exists (before entering `mock_aws` / starting a server): an IAM backend built earlier
 lacks the AWS-managed policies until moto's next reset. `control`'s state is not moto's: a moto
@@ -31,12 +31,14 @@ def apply_patches() -> None:
         # Before moto builds its first IAM backend: AWS-managed policies such as
         # arn:aws:iam::aws:policy/AmazonSageMakerFullAccess exist, as in a real account.
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-        from . import _authz, _iam, _runtime, _sagemaker
+        from . import _authz, _iam, _quotas, _runtime, _sagemaker, _simulate
 
         _sagemaker.install()
         _runtime.install()
         _iam.install()
         _authz.install()
+        _quotas.install()
+        _simulate.install()
         _applied = True
 
 

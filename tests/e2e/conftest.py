@@ -23,8 +23,11 @@ REGION = "us-east-2"
 
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[Any]:
+    import logging
+
     from esmctl import sandbox as sb
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no log line per request
     server = sb.start_server(port=0)
     yield server
     server.stop()

@@ -1,0 +1,464 @@
+"""Preflight stage: `esmctl doctor`, and the cheap checks `deploy` runs before it creates anything.
+
+Each check is a function that returns `Finding`s (name, level ok/warning/error, message, fix). They
+only read: STS, Describe/List/Get calls, Service Quotas, IAM's policy simulator, the state file.
+Nothing here changes AWS or the state, and nothing here renders (the CLI does).
+
+The checks, in order:
+- configuration: esmctl.yaml + models.yaml load (the model package region is checked separately);
+- credentials: `sts:GetCallerIdentity` works (account, principal) and they do not expire within
+  EXPIRY_WARNING; expired → error;
+- region: every selected model package ARN is in the configured region;
+- subscription: `DescribeModelPackage` for each selected package (the Marketplace subscription);
+- quota: per instance type, "<type> for endpoint usage" (Service Quotas) covers the instances in
+  use in this region plus those this deploy adds; a quota Service Quotas does not list → warning;
+- permissions: `iam:SimulatePrincipalPolicy` for the actions esmctl calls; when it cannot be
+  simulated → warning, never an error;
+- state: readable, and not locked by a live run.
+CHEAP (credentials, region, subscription, quota) is what `deploy` runs first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from esmctl import naming
+from esmctl import state as state_mod
+from esmctl.errors import AwsError, ConfigError, NotFound, StateError
+
+if TYPE_CHECKING:
+    from esmctl.api import Workspace
+    from esmctl.aws import Aws
+    from esmctl.config import Config, Deployment
+    from esmctl.state import State
+
+Level = Literal["ok", "warning", "error"]
+LEVELS: tuple[Level, ...] = ("ok", "warning", "error")
+EXPIRY_WARNING = dt.timedelta(minutes=15)  # an endpoint takes 10-15 minutes to create
+QUOTA_SERVICE_CODE = "sagemaker"
+# Endpoint statuses whose instances count against the quota (Failed and OutOfService hold none).
+HOLDING_INSTANCES = frozenset({"InService", "Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+CREDENTIAL_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+                              "UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch",
+                              "RequestExpired", "NoCredentials", "SSO"})
+ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
+ASSUMED_ROLE = re.compile(r"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/")
+
+MARKETPLACE_FIX = (
+    "Subscribe in AWS Marketplace: sign in to the AWS console as this account, open AWS Marketplace, "
+    "search 'EvolutionaryScale ESM', open the model ({selector}), choose Continue to Subscribe and accept "
+    "the offer; wait until Marketplace → Manage subscriptions shows it as active (a few minutes), then run "
+    "`esmctl doctor` again. Also check that models.yaml has the model package ARN for {region} (the "
+    "subscription's Configure/Launch page shows the ARN per region)."
+)
+CREDENTIALS_FIX = (
+    "Refresh them: `aws sso login --profile NAME` for SSO, or export fresh keys; "
+    "`aws sts get-caller-identity` tells when they work."
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of a check: `fix` says what to do when the level is not ok."""
+
+    name: str
+    level: Level
+    message: str
+    fix: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def ok(name: str, message: str) -> Finding:
+    return Finding(name, "ok", message)
+
+
+def warning(name: str, message: str, fix: str = "") -> Finding:
+    return Finding(name, "warning", message, fix)
+
+
+def error(name: str, message: str, fix: str = "") -> Finding:
+    return Finding(name, "error", message, fix)
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level == "error"]
+
+
+def summary(findings: list[Finding]) -> dict[str, int]:
+    return {level: sum(1 for f in findings if f.level == level) for level in LEVELS}
+
+
+def report(findings: list[Finding]) -> dict[str, Any]:
+    """The `doctor --json` document."""
+    return {"ok": not errors(findings), "summary": summary(findings),
+            "findings": [f.to_json() for f in findings]}
+
+
+# --- the checks ------------------------------------------------------------------------------------
+
+
+def check_credentials(aws: Aws, *, now: dt.datetime | None = None,
+                      warn_within: dt.timedelta = EXPIRY_WARNING) -> tuple[list[Finding], dict[str, Any] | None]:
+    """Who the credentials are (GetCallerIdentity) and when they expire; the identity when they work."""
+    now = now or state_mod.utcnow()
+    try:
+        method, expiry = aws.credential_expiry()
+    except AwsError as e:
+        return [error("credentials", e.message, e.hint)], None
+    source = f" (credentials from {method})" if method else ""
+    if expiry is not None and expiry <= now:
+        return [error("credentials", f"the AWS credentials{source} expired at {state_mod.iso(expiry)}",
+                      CREDENTIALS_FIX)], None
+    try:
+        ident = aws.sts.caller_identity()
+    except AwsError as e:
+        if e.code in CREDENTIAL_CODES:
+            return [error("credentials", f"the AWS credentials{source} do not work: {e.message}",
+                          CREDENTIALS_FIX)], None
+        return [error("credentials", f"cannot check the credentials{source}: {e.message}", e.hint)], None
+    who = f"account {ident.get('Account', '?')} as {ident.get('Arn', '?')}{source}"
+    if expiry is None:
+        return [ok("credentials", who)], ident
+    left = expiry - now
+    if left <= warn_within:
+        minutes = max(1, int(left.total_seconds() // 60))
+        return [warning("credentials", f"{who}; they expire in {minutes} min, at {state_mod.iso(expiry)}",
+                        "Refresh them before a long run (creating an endpoint takes 10-15 minutes): "
+                        "`aws sso login --profile NAME`, or assume the role again.")], ident
+    return [ok("credentials", f"{who}; valid until {state_mod.iso(expiry)}")], ident
+
+
+def check_region(cfg: Config, targets: Iterable[str] = ()) -> list[Finding]:
+    """Every selected model package ARN is in the configured region (ARNs are regional)."""
+    deps = _selected(cfg, targets)
+    if not deps:
+        return [ok("region", f"{cfg.region}: no deployments selected")]
+    wrong = [(d, naming.arn_region(d.model_package)) for d in deps]
+    wrong = [(d, r) for d, r in wrong if r and r != cfg.region]
+    if not wrong:
+        return [ok("region", f"{cfg.region} matches the model package ARN of every selected deployment")]
+    regions = sorted({r for _, r in wrong if r})
+    which = "; ".join(f"{d.name} ({d.selector}) is in {r}" for d, r in wrong)
+    return [error("region", f"region is {cfg.region}, but the model package of {which}",
+                  f"Model package ARNs are regional: deploy in {' or '.join(regions)} (`region:` in "
+                  f"{cfg.path.name} or --region), or put the package ARN for {cfg.region} in "
+                  f"{cfg.catalog_path.name} (the Marketplace subscription shows the ARN per region).")]
+
+
+def check_subscriptions(aws: Aws, cfg: Config, targets: Iterable[str] = ()) -> list[Finding]:
+    """`DescribeModelPackage` for each distinct selected package: may this account use it?"""
+    packages: dict[str, list[Deployment]] = {}
+    for d in _selected(cfg, targets):
+        packages.setdefault(d.model_package, []).append(d)
+    out: list[Finding] = []
+    for arn, deps in packages.items():
+        selector = ", ".join(sorted({d.selector for d in deps}))
+        users = ", ".join(d.name for d in deps)
+        name = f"subscription {selector}"
+        fix = MARKETPLACE_FIX.format(selector=selector, region=cfg.region)
+        pkg_region = naming.arn_region(arn)
+        if pkg_region and pkg_region != cfg.region:
+            out.append(warning(name, f"not checked: the package {arn} is in {pkg_region} (see region)",
+                               "Fix the region first."))
+            continue
+        try:
+            described = aws.sagemaker.describe_model_package(arn)
+        except NotFound:
+            out.append(error(name, f"this account cannot see the model package {arn} in {cfg.region} "
+                                   f"(used by {users}): it is not subscribed, or the ARN is wrong", fix))
+            continue
+        except AwsError as e:
+            out.append(_subscription_error(name, arn, users, e, fix))
+            continue
+        status = str(described.get("ModelPackageStatus") or "")
+        label = described.get("ModelPackageName") or arn
+        if status and status != "Completed":
+            out.append(warning(name, f"the model package {label} is {status}, not Completed (used by {users})",
+                               "Wait until it is Completed, or check the subscription in AWS Marketplace."))
+        else:
+            out.append(ok(name, f"subscribed: the model package {label} can be used (by {users})"))
+    return out
+
+
+def _subscription_error(name: str, arn: str, users: str, e: AwsError, fix: str) -> Finding:
+    if "not subscribed" in e.message.lower():
+        return error(name, f"this AWS account is not subscribed to the AWS Marketplace offering of {arn} "
+                           f"(used by {users})", fix)
+    if e.code in ACCESS_CODES:
+        return error(name, f"access to the model package {arn} was denied (used by {users}): the account is "
+                           "not subscribed, or the caller may not call sagemaker:DescribeModelPackage",
+                     fix + " If the subscription is active, allow sagemaker:DescribeModelPackage.")
+    if e.code in CREDENTIAL_CODES:
+        return error(name, e.message, e.hint)
+    return warning(name, f"could not check the subscription to {arn}: {e.message}", e.hint)
+
+
+def instances_to_add(cfg: Config, state: State | None, targets: Iterable[str] = ()) -> dict[str, int]:
+    """Per instance type, the instances a deploy would start beyond those running now.
+
+    A deployment running on its recorded endpoint config with the same type and count adds none; a
+    new or vanished one adds its count; a changed type or count adds the whole new fleet, because
+    SageMaker starts it before it stops the old one. Stopped deployments stay stopped: none.
+    """
+    out: dict[str, int] = {}
+    for d in _selected(cfg, targets):
+        dep = state.deployments.get(d.name) if state else None
+        if dep is not None and dep.desired == "stopped":
+            continue
+        cfg_rec, ep = (dep.endpoint_config, dep.endpoint) if dep else (None, None)
+        running = (ep is not None and ep.created and ep.status != "Failed" and cfg_rec is not None
+                   and (cfg_rec.instance_type, cfg_rec.instance_count) == (d.instance_type, d.instance_count))
+        add = 0 if running else d.instance_count
+        out[d.instance_type] = out.get(d.instance_type, 0) + add
+    return out
+
+
+def instances_in_use(aws: Aws) -> dict[str, int]:
+    """Per instance type, the instances of every endpoint in this account and region.
+
+    ListEndpoints, then DescribeEndpoint (its current config) and DescribeEndpointConfig (the
+    instance type and count of each variant): two calls per endpoint, configs read once each.
+    Endpoints that hold no instances (Failed, OutOfService) are left out.
+    """
+    usage: dict[str, int] = {}
+    configs: dict[str, dict[str, Any] | None] = {}
+    for summary_ in aws.sagemaker.list_endpoints():
+        if summary_.get("EndpointStatus") not in HOLDING_INSTANCES:
+            continue
+        described = aws.sagemaker.describe_endpoint(summary_["EndpointName"])
+        config_name = (described or {}).get("EndpointConfigName")
+        if not config_name:
+            continue
+        if config_name not in configs:
+            configs[config_name] = aws.sagemaker.describe_endpoint_config(config_name)
+        current = {v.get("VariantName"): v.get("CurrentInstanceCount") for v in
+                   (described or {}).get("ProductionVariants", [])}
+        for variant in (configs[config_name] or {}).get("ProductionVariants", []):
+            itype = variant.get("InstanceType")
+            if not itype:
+                continue  # serverless
+            count = current.get(variant.get("VariantName")) or variant.get("InitialInstanceCount") or 0
+            usage[itype] = usage.get(itype, 0) + int(count)
+    return usage
+
+
+def quota_name(instance_type: str) -> str:
+    return f"{instance_type} for endpoint usage"
+
+
+def check_quotas(aws: Aws, cfg: Config, state: State | None, targets: Iterable[str] = ()) -> list[Finding]:
+    """Per selected instance type: quota ≥ in use + to add. Unknown quota → warning."""
+    adding = instances_to_add(cfg, state, targets)
+    if not adding:
+        return []
+    names = [quota_name(t) for t in adding]
+    try:
+        quotas = aws.quotas.find(QUOTA_SERVICE_CODE, names) if any(adding.values()) else {}
+    except AwsError as e:
+        if e.code in CREDENTIAL_CODES:
+            return [error("quota", e.message, e.hint)]
+        return [warning(f"quota {t}", f"could not read the Service Quotas for SageMaker: {e.message}",
+                        "Allow servicequotas:ListServiceQuotas and servicequotas:ListAWSDefaultServiceQuotas, "
+                        f"or check '{quota_name(t)}' in the Service Quotas console yourself.")
+                for t in sorted(adding)]
+    try:
+        usage = instances_in_use(aws) if quotas else {}
+    except AwsError as e:
+        return [warning(f"quota {t}", f"could not count the instances in use: {e.message}", e.hint)
+                for t in sorted(adding)]
+    out: list[Finding] = []
+    for itype, add in sorted(adding.items()):
+        name, qname = f"quota {itype}", quota_name(itype)
+        if add == 0:
+            out.append(ok(name, f"nothing to add on {itype}: the deployments using it already run"))
+            continue
+        quota = quotas.get(qname)
+        if quota is None:
+            out.append(warning(name, f"no Service Quotas entry '{qname}' in {cfg.region}, so the quota is unknown "
+                                     f"({add} instance{'s' if add != 1 else ''} to add)",
+                               f"Check '{qname}' in the Service Quotas console (Amazon SageMaker, {cfg.region}); "
+                               "if SageMaker does not offer the instance type there, choose another instance_type."))
+            continue
+        limit = int(quota.get("Value", 0))
+        used = usage.get(itype, 0)
+        detail = f"'{qname}' is {limit}: {used} in use + {add} to add"
+        if used + add <= limit:
+            out.append(ok(name, detail))
+            continue
+        code = quota.get("QuotaCode", "")
+        out.append(error(name, f"the quota is too low: {detail} = {used + add}",
+                         f"Request an increase to at least {used + add} in the Service Quotas console (Amazon "
+                         f"SageMaker → '{qname}', {cfg.region}), or `aws service-quotas "
+                         f"request-service-quota-increase --service-code sagemaker --quota-code {code} "
+                         f"--desired-value {used + add} --region {cfg.region}`; or choose another instance_type "
+                         "in esmctl.yaml."))
+    return out
+
+
+def needed_actions(cfg: Config) -> list[str]:
+    """The IAM actions esmctl calls for this configuration (deploy, status, stop/start, destroy)."""
+    actions = [
+        "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:DeleteModel", "sagemaker:ListModels",
+        "sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig", "sagemaker:DeleteEndpointConfig",
+        "sagemaker:ListEndpointConfigs", "sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint",
+        "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:ListEndpoints",
+        "sagemaker:AddTags", "sagemaker:ListTags", "sagemaker:DescribeModelPackage", "sagemaker:InvokeEndpoint",
+        "iam:PassRole", "iam:GetRole",
+    ]
+    if cfg.creates_role:
+        actions += ["iam:CreateRole", "iam:TagRole", "iam:DeleteRole", "iam:AttachRolePolicy",
+                    "iam:DetachRolePolicy", "iam:ListAttachedRolePolicies"]
+    if cfg.settings.enable_shared_service_account:
+        actions += ["iam:CreateUser", "iam:GetUser", "iam:TagUser", "iam:DeleteUser", "iam:CreateAccessKey",
+                    "iam:ListAccessKeys", "iam:DeleteAccessKey", "iam:CreatePolicy", "iam:GetPolicy",
+                    "iam:TagPolicy", "iam:CreatePolicyVersion", "iam:ListPolicyVersions",
+                    "iam:DeletePolicyVersion", "iam:DeletePolicy", "iam:AttachUserPolicy",
+                    "iam:DetachUserPolicy", "iam:ListAttachedUserPolicies"]
+        if cfg.settings.secret_store == "secretsmanager":
+            actions += ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",
+                        "secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret", "secretsmanager:TagResource"]
+    return actions
+
+
+def principal_for_simulation(aws: Aws, arn: str) -> str | None:
+    """The IAM ARN to simulate for the caller: an assumed role's session → the role's ARN (with its
+    path, from GetRole when allowed). None for the root user and federated users."""
+    if re.match(r"^arn:aws[a-z-]*:iam::\d{12}:root$", arn) or ":federated-user/" in arn:
+        return None
+    m = ASSUMED_ROLE.match(arn)
+    if m is None:
+        return arn
+    try:
+        role = aws.iam.get_role(m["role"])
+    except AwsError:
+        role = None
+    if role and role.get("Arn"):
+        return str(role["Arn"])
+    return f"arn:{m['partition']}:iam::{m['account']}:role/{m['role']}"
+
+
+def check_permissions(aws: Aws, cfg: Config, caller_arn: str) -> list[Finding]:
+    """`iam:SimulatePrincipalPolicy` for the actions esmctl needs; a warning when it cannot be run."""
+    actions = needed_actions(cfg)
+    principal = principal_for_simulation(aws, caller_arn)
+    if principal is None:
+        if caller_arn.endswith(":root"):
+            return [warning("permissions", "signed in as the account's root user: every action is allowed, "
+                                           "but AWS advises against using it for daily work",
+                            "Use an IAM role or user (for example through IAM Identity Center / SSO).")]
+        return [warning("permissions", f"could not check permissions: {caller_arn} cannot be simulated",
+                        "Compare your policies with the actions listed in docs/troubleshooting.md.")]
+    try:
+        results = aws.iam.simulate_principal_policy(principal, actions)
+    except AwsError as e:
+        return [warning("permissions", f"could not check permissions ({e.code or 'error'}: iam:SimulatePrincipalPolicy "
+                                       f"for {principal})",
+                        "Allow iam:SimulatePrincipalPolicy on your own user or role so `esmctl doctor` can check, "
+                        "or compare your policies with the actions listed in docs/troubleshooting.md.")]
+    denied = sorted({str(r.get("EvalActionName")) for r in results if r.get("EvalDecision") != "allowed"})
+    if not denied:
+        return [ok("permissions", f"{principal} may call all {len(actions)} actions esmctl needs (simulated)")]
+    return [error("permissions", f"{principal} may not call {len(denied)} of the {len(actions)} actions esmctl "
+                                 f"needs: {', '.join(denied)}",
+                  "Ask an administrator to allow them for your role or user (docs/troubleshooting.md lists every "
+                  "action). The simulation uses Resource \"*\": if your policy allows an action only on named "
+                  "resources, that action shows up here although it may work.")]
+
+
+def check_state(path: Path) -> tuple[list[Finding], State | None]:
+    """The state file can be read, and no live esmctl run holds its lock."""
+    out: list[Finding] = []
+    state: State | None = None
+    try:
+        state = state_mod.read(path)
+    except StateError as e:
+        out.append(error("state", e.message, e.hint))
+    else:
+        if state is None:
+            out.append(ok("state", f"no state yet at {path} (nothing deployed in this environment)"))
+        else:
+            n = len(state.deployments)
+            out.append(ok("state", f"{path} is readable: serial {state.serial}, {n} deployment{'s' if n != 1 else ''}"))
+    holder = state_mod.read_lock(path)
+    if holder is not None:
+        alive = holder.alive()
+        if alive is False:
+            out.append(warning("lock", f"a lock was left by {holder.describe()}, which is no longer running",
+                               "The next command that changes things takes it over; `esmctl unlock` removes it now."))
+        elif alive is None:
+            out.append(error("lock", f"the state is locked by {holder.describe()} (another host)",
+                             "Wait for that run to finish; if it died, `esmctl unlock --force`."))
+        else:
+            out.append(error("lock", f"the state is locked by {holder.describe()}",
+                             "Wait for that run to finish."))
+    return out, state
+
+
+# --- running them --------------------------------------------------------------------------------
+
+
+def run_checks(cfg: Config, aws: Aws, *, state_path: Path | None = None, targets: Iterable[str] = (),
+               cheap: bool = False, now: dt.datetime | None = None) -> list[Finding]:
+    """All checks in order (`cheap`: only credentials, region, subscription and quota)."""
+    targets = list(targets)
+    findings: list[Finding] = []
+    state: State | None = None
+    state_findings: list[Finding] = []
+    if state_path is not None:
+        state_findings, state = check_state(state_path)
+    creds, ident = check_credentials(aws, now=now)
+    findings += creds
+    findings += check_region(cfg, targets)
+    if ident is None:
+        findings.append(warning("AWS checks", "skipped the subscription, quota"
+                                + ("" if cheap else " and permission") + " checks: the credentials do not work",
+                                "Fix the credentials first (see above)."))
+    else:
+        findings += check_subscriptions(aws, cfg, targets)
+        findings += check_quotas(aws, cfg, state, targets)
+        if not cheap:
+            findings += check_permissions(aws, cfg, str(ident.get("Arn", "")))
+    if not cheap:
+        findings += state_findings
+    return findings
+
+
+def diagnose(ws: Workspace, *, now: dt.datetime | None = None) -> list[Finding]:
+    """`esmctl doctor`: every check for the workspace's configuration.
+
+    A model package in another region makes the configuration invalid for every other command;
+    here it is the `region` finding, and the other checks still run.
+    """
+    from esmctl import config as config_mod
+
+    try:
+        cfg = config_mod.load(ws.config_path, region=ws.region_override, check_regions=False)
+    except ConfigError as e:
+        shown = "; ".join(p.render() for p in e.problems[:3]) + ("; ..." if len(e.problems) > 3 else "")
+        return [error("configuration", f"{e.message} {shown}",
+                      "Fix the files; `esmctl validate` lists every problem with its file and line.")]
+    n = len(cfg.deployments)
+    findings = [ok("configuration", f"{cfg.path} and {cfg.catalog_path} are valid: {n} deployment"
+                                    f"{'s' if n != 1 else ''}, environment {cfg.environment!r}, region {cfg.region}")]
+    try:
+        try:
+            aws = ws.aws
+        except ConfigError:  # only the region check failed (load above passed): an Aws of its own
+            from esmctl.aws import Aws
+            aws = Aws(region=cfg.region, profile=ws.profile, endpoint_url=ws.endpoint_url)
+    except AwsError as e:
+        state_findings, _ = check_state(cfg.state_path)
+        return findings + [error("credentials", e.message, e.hint), *check_region(cfg), *state_findings]
+    return findings + run_checks(cfg, aws, state_path=cfg.state_path, now=now)
+
+
+def _selected(cfg: Config, targets: Iterable[str]) -> list[Deployment]:
+    targets = set(targets)
+    return [d for name, d in cfg.deployments.items() if not targets or name in targets]
