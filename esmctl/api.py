@@ -27,7 +27,9 @@ from esmctl.ui import UI
 if TYPE_CHECKING:
     from esmctl.aws import Aws
     from esmctl.config import Config
+    from esmctl.doctor import Finding
     from esmctl.execute import Outcome
+    from esmctl.invoke import InvokeResult, SmokeResult
     from esmctl.observe import Observed
 
 
@@ -457,6 +459,27 @@ class Workspace:
                             "stop working once it is deleted.", yes=yes)
             return rotate(self.aws, Store(self.state_path, state), self.config, self.ui,
                           verify_timeout=verify_timeout)
+
+    def doctor(self) -> list[Finding]:
+        """Every preflight check (`esmctl doctor`); see esmctl/doctor.py. Changes nothing."""
+        from esmctl import doctor
+        return doctor.diagnose(self)
+
+    def preflight(self, targets: Iterable[str] = ()) -> list[Finding]:
+        """The cheap checks `deploy` runs before it creates anything: credentials, region,
+        Marketplace subscription, instance quotas."""
+        from esmctl import doctor
+        return doctor.run_checks(self.config, self.aws, targets=targets, cheap=True)
+
+    def invoke(self, name: str, *, sequence: str | None = None, as_shared_user: bool = False) -> InvokeResult:
+        """One Forge `encode` request to the deployment's endpoint (a smoke test); see esmctl/invoke.py."""
+        from esmctl import invoke
+        return invoke.invoke_deployment(self, name, sequence=sequence, as_shared_user=as_shared_user)
+
+    def smoke(self, names: Iterable[str]) -> list[SmokeResult]:
+        """`invoke` each deployment once, collecting failures (`deploy --smoke`)."""
+        from esmctl import invoke
+        return invoke.smoke(self, list(names))
 
     def unlock(self, *, force: bool = False) -> state_mod.LockInfo | None:
         return state_mod.unlock(self.state_path, force=force)

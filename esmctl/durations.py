@@ -11,6 +11,10 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def parse_duration(text: str, flag: str) -> float:
     """Seconds in `text`; an EsmctlError naming the flag when it is not a duration."""
     t = text.strip().lower().replace(" ", "")

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from esmctl.aws import Aws
     from esmctl.config import Config
 
-DEFAULT_PARALLELISM = 8
+DEFAULT_PARALLELISM = 16  # deployments worked on at once; AWS throttling paces the calls (see aws/)
 DEFAULT_ETA = 12 * 60.0  # a typical ESM endpoint takes 10-15 minutes before we have our own history
 
 

@@ -2,9 +2,11 @@
 
 Every call goes through `_Service.call`, which translates botocore's exceptions into
 `EsmctlError`s (see errors.py); nobody else catches ClientError. Deletes are idempotent: "not
-found" means done. Retries of throttling, 5xx and connection errors are botocore's "standard" mode
-(exponential backoff with full jitter, capped at 20 s a wait): with TOTAL_MAX_ATTEMPTS = 8 a call
-gives up after about a minute of trying.
+found" means done. Retries of throttling, 5xx and connection errors are botocore's "adaptive" mode:
+the "standard" retries (exponential backoff with full jitter, capped at 20 s a wait; with
+TOTAL_MAX_ATTEMPTS = 8 a call gives up after about a minute of trying) plus a client-side token
+bucket that slows all calls of a client down as soon as AWS throttles one, so many deployments
+created in parallel are paced to the account's API rate limits instead of failing on them.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class Aws:
         with self._lock:  # Session.client() is not thread-safe; the clients themselves are
             c = self._clients.get(service)
             if c is None:
-                cfg = BotoConfig(retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
+                cfg = BotoConfig(retries={"mode": "adaptive", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
                                  connect_timeout=10, read_timeout=60, max_pool_connections=64)
                 c = self.session.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
                                         config=cfg)

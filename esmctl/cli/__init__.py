@@ -10,12 +10,16 @@ from __future__ import annotations
 import sys
 import traceback
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 
 from esmctl import __version__
 from esmctl.errors import ConfigError, EsmctlError
-from esmctl.ui import UI, escape
+
+if TYPE_CHECKING:  # rich (through esmctl.ui) is imported on first use: `--help` stays fast
+    from esmctl.api import Workspace
+    from esmctl.ui import UI
 
 app = typer.Typer(
     name="esmctl",
@@ -38,9 +42,10 @@ class Globals:
     color: bool
 
     def ui(self) -> UI:
-        return UI(verbose=self.verbose, color=self.color)
+        from esmctl.ui import UI as _UI
+        return _UI(verbose=self.verbose, color=self.color)
 
-    def workspace(self, ui: UI | None = None):  # type: ignore[no-untyped-def]
+    def workspace(self, ui: UI | None = None) -> Workspace:
         from esmctl.api import Workspace
         return Workspace(self.config, profile=self.profile, region=self.region,
                          endpoint_url=self.endpoint_url, ui=ui or self.ui())
@@ -76,7 +81,7 @@ def g(ctx: typer.Context) -> Globals:
 
 
 def _register() -> None:
-    from esmctl.cli import commands, creds, sandbox  # noqa: F401  (commands register themselves on `app`)
+    from esmctl.cli import commands, creds, doctor, sandbox  # noqa: F401  (commands register themselves on `app`)
 
 
 _register()
@@ -86,44 +91,50 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; every expected failure is handled here."""
     args = sys.argv[1:] if argv is None else argv
     verbose = any(a in ("-v", "--verbose") for a in args)
-    ui = UI(verbose=verbose, color="--no-color" not in args)
     command = typer.main.get_command(app)
+
+    def ui() -> UI:
+        from esmctl.ui import UI as _UI
+        return _UI(verbose=verbose, color="--no-color" not in args)
     try:
         rv = command.main(args=args, prog_name="esmctl", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except ConfigError as e:
-        ui.error(e.message, e.hint)
+        from esmctl.ui import escape
+        u = ui()
+        u.error(e.message, e.hint)
         for p in e.problems:
-            ui.err.print(f"  [red]✗[/] {escape(p.render())}")
+            u.err.print(f"  [red]✗[/] {escape(p.render())}")
         return 1
     except EsmctlError as e:
-        ui.error(e.message, e.hint, e.details)
+        ui().error(e.message, e.hint, e.details)
         return e.exit_code
     except typer.Exit as e:
         return int(e.exit_code)
     except typer.Abort as e:
         if isinstance(e.__cause__, KeyboardInterrupt | EOFError):
-            ui.error("Interrupted.")
+            ui().error("Interrupted.")
             return 130
-        ui.error("Aborted.")
+        ui().error("Aborted.")
         return 1
     except typer.TyperException as e:  # usage errors: bad option, missing argument (exit 2)
         show = getattr(e, "show", None)
         if callable(show):
             show()
         else:
-            ui.error(str(e))
+            ui().error(str(e))
         return int(getattr(e, "exit_code", 2))
     except KeyboardInterrupt:
-        ui.error("Interrupted.")
+        ui().error("Interrupted.")
         return 130
     except BrokenPipeError:
         return 1
     except Exception as e:  # a bug: say so plainly, details with -v
-        ui.error(f"Internal error: {type(e).__name__}: {e}",
-                 "Run again with -v for the traceback and report it to the esmctl maintainers.")
+        u = ui()
+        u.error(f"Internal error: {type(e).__name__}: {e}",
+                "Run again with -v for the traceback and report it to the esmctl maintainers.")
         if verbose:
-            ui.err.print(traceback.format_exc(), markup=False)
+            u.err.print(traceback.format_exc(), markup=False)
         return 1
 
 

@@ -11,11 +11,25 @@ import typer
 
 from esmctl import durations, prices
 from esmctl.cli import app, g
-from esmctl.cli.render import render_outputs, render_plan, render_status
 from esmctl.errors import DeployFailed, EsmctlError
-from esmctl.state import utcnow
 
 EXAMPLES = ("basic", "basic_shared_user", "multi_model")
+
+
+# Rendering needs the planner's types (and so pydantic): imported on use, so `--help` stays fast.
+def render_plan(*args: Any, **kwargs: Any) -> None:
+    from esmctl.cli.render import render_plan as f
+    f(*args, **kwargs)
+
+
+def render_outputs(*args: Any, **kwargs: Any) -> None:
+    from esmctl.cli.render import render_outputs as f
+    f(*args, **kwargs)
+
+
+def render_status(*args: Any, **kwargs: Any) -> None:
+    from esmctl.cli.render import render_status as f
+    f(*args, **kwargs)
 
 
 @app.command()
@@ -109,21 +123,33 @@ def deploy(
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
     no_wait: bool = typer.Option(False, "--no-wait", help="Return once the calls are made; don't wait."),
     target: list[str] = typer.Option([], "--target", help="Only this deployment (repeatable)."),
-    parallelism: int = typer.Option(8, "--parallelism", min=1, max=256,
-                                    help="Deployments worked on at once."),
+    parallelism: int = typer.Option(16, "--parallelism", min=1, max=256,
+                                    help="Deployments worked on at once (calls are paced when AWS throttles)."),
     timeout: float = typer.Option(None, "--timeout", min=1,
                                   help="Seconds to wait for endpoints (default ESMCTL_WAIT_TIMEOUT or 3600)."),
     ttl: str = typer.Option(None, "--ttl", help="Stop (delete) the endpoints after this long, e.g. 8h, "
                             "with an EventBridge Scheduler timer that works with this machine off."),
+    smoke: bool = typer.Option(False, "--smoke", help="Then send a Forge encode request to each endpoint "
+                               "created or updated in this run; a failed one exits 1."),
+    skip_checks: bool = typer.Option(False, "--skip-checks", help="Skip the pre-deploy checks (credentials, "
+                                     "region, Marketplace subscription, instance quotas)."),
 ) -> None:
-    """Plan, confirm, create/update everything, wait until every endpoint is InService."""
+    """Check, plan, confirm, create/update everything, wait until every endpoint is InService."""
+    from esmctl.cli.doctor import preflight, smoke_test
+
     glob = g(ctx)
     ui = glob.ui()
     ws = glob.workspace(ui)
     ttl_s = durations.parse_duration(ttl, "--ttl") if ttl else None
+    if smoke and no_wait:
+        raise typer.BadParameter("--smoke waits for the endpoints: leave out --no-wait", param_hint="--smoke")
+    if not skip_checks:
+        preflight(ui, ws, target)  # before the lock and before anything is created
     result = ws.deploy(yes=yes, wait=not no_wait, targets=target, parallelism=parallelism, timeout=timeout,
                        ttl=ttl_s, show_plan=lambda p, d: render_plan(ui, p, d, out=False))
     _finish(ui, ws, result)
+    if smoke:
+        smoke_test(ui, ws, result)
 
 
 @app.command()
@@ -180,7 +206,7 @@ def stop(
     ws = glob.workspace(ui)
     names = names or []
     if at is not None:
-        when = durations.parse_time(at, "--at", utcnow())
+        when = durations.parse_time(at, "--at", durations.utcnow())
         done = ws.stop_at(names, all=all_, at=when)
         if not done:
             ui.warn("No running deployment to set a timer for.")

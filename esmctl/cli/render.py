@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esmctl import prices
-from esmctl.plan import Plan
 from esmctl.ui import UI, escape
+
+if TYPE_CHECKING:
+    from esmctl.plan import Plan
 
 COLOR = {"+": "green", "~": "yellow", "-": "red", "-/+": "magenta"}
 

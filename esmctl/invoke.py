@@ -1,0 +1,205 @@
+"""Smoke-test stage: one Forge `encode` request to a deployment's endpoint (`esmctl invoke`,
+`esmctl deploy --smoke`).
+
+The request is the envelope the `esm` SDK's SageMaker client sends (a Forge API request wrapped as
+`{"model", "request_id", "user_id", "api_ver", "endpoint", <api>: ...}`), posted with
+`sagemaker-runtime:InvokeEndpoint` and ContentType application/json; the answer must be JSON with
+the same `endpoint` value and the result under that key. Reads the state; changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from esmctl.errors import AwsError, EsmctlError, InvokeFailed, NotFound
+
+if TYPE_CHECKING:
+    from esmctl.api import Workspace
+    from esmctl.aws import Runtime
+
+API = "encode"
+CONTENT_TYPE = "application/json"
+# Human ubiquitin (UniProt P0CG48, one 76-residue repeat): short, real and well known.
+DEFAULT_SEQUENCE = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"
+ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "UnrecognizedClientException",
+                          "InvalidClientTokenId", "InvalidSignatureException"})
+PREVIEW = 120  # characters of a bad answer quoted in the error
+
+
+def envelope(forge_model: str, sequence: str) -> dict[str, Any]:
+    """The Forge `encode` request for `sequence`, wrapped for a SageMaker endpoint."""
+    return {
+        "model": forge_model,
+        "request_id": "",
+        "user_id": "",
+        "api_ver": "v1",
+        "endpoint": API,
+        API: {"model": forge_model, "inputs": {"sequence": sequence}, "potential_sequence_of_concern": False},
+    }
+
+
+def request_body(forge_model: str, sequence: str) -> bytes:
+    return json.dumps(envelope(forge_model, sequence)).encode()
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """What one smoke test saw."""
+
+    deployment: str
+    endpoint_name: str
+    forge_model_name: str
+    sequence_length: int
+    latency_ms: float
+    request_bytes: int
+    response_bytes: int
+    content_type: str
+    token_count: int | None  # tokens in the answer (residues + begin/end), when it has them
+    as_shared_user: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_answer(raw: bytes, content_type: str, endpoint_name: str) -> dict[str, Any]:
+    """The result under `encode` in the endpoint's answer; InvokeFailed when there is none."""
+    logs = f"/aws/sagemaker/Endpoints/{endpoint_name}"
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        preview = raw[:PREVIEW].decode("utf-8", "replace")
+        raise InvokeFailed(
+            f"The endpoint {endpoint_name} answered with something that is not JSON (content type "
+            f"{content_type or '?'}, {len(raw)} bytes: {preview!r}).",
+            hint="Is it an ESM model endpoint? Check the model package in models.yaml and the container's "
+            f"logs in CloudWatch log group {logs}.") from None
+    if not isinstance(doc, dict):
+        raise InvokeFailed(f"The endpoint {endpoint_name} answered with JSON that is not an object "
+                           f"({type(doc).__name__}).", hint=f"Check the container's logs in {logs}.")
+    problem = _error_in(doc)
+    if problem:
+        raise InvokeFailed(f"The model behind {endpoint_name} answered with an error: {problem}",
+                           hint=f"Check the sequence (amino-acid letters); the container's logs are in {logs}.")
+    if doc.get("endpoint") != API:
+        raise InvokeFailed(f"The answer of {endpoint_name} is for Forge endpoint {doc.get('endpoint')!r}, "
+                           f"not {API!r} as asked.", hint=f"Is it an ESM model endpoint? Logs: {logs}.")
+    result = doc.get(API)
+    if not isinstance(result, dict):
+        raise InvokeFailed(f"The answer of {endpoint_name} has no {API!r} result.",
+                           hint=f"Check the container's logs in {logs}.")
+    return result
+
+
+def _error_in(doc: dict[str, Any]) -> str:
+    """An error the container put in an otherwise successful answer ({"error": ...}, {"detail": ...})."""
+    for key in ("error", "errors", "detail", "message"):
+        value = doc.get(key)
+        if value and API not in doc:
+            return value if isinstance(value, str) else json.dumps(value)[:PREVIEW * 2]
+    return ""
+
+
+def token_count(result: dict[str, Any]) -> int | None:
+    tokens = (result.get("outputs") or {}).get("sequence") if isinstance(result.get("outputs"), dict) else None
+    return len(tokens) if isinstance(tokens, list) else None
+
+
+def invoke_endpoint(runtime: Runtime, *, deployment: str, endpoint_name: str, forge_model: str, sequence: str,
+                    as_shared_user: bool = False, clock: Callable[[], float] = time.perf_counter) -> InvokeResult:
+    """Send the envelope, check the answer, measure the round trip."""
+    body = request_body(forge_model, sequence)
+    started = clock()
+    try:
+        raw, content_type = runtime.invoke(endpoint_name, body, content_type=CONTENT_TYPE, accept=CONTENT_TYPE)
+    except NotFound as e:
+        raise InvokeFailed(
+            f"The endpoint {endpoint_name} of {deployment} does not exist or is not InService ({e.message}).",
+            hint=f"`esmctl status {deployment}` shows its status; a Creating endpoint needs a few more minutes; "
+            "`esmctl deploy` recreates one that failed or vanished.") from None
+    except AwsError as e:
+        raise _invoke_error(e, deployment, endpoint_name, as_shared_user) from None
+    latency = (clock() - started) * 1000
+    result = parse_answer(raw, content_type, endpoint_name)
+    return InvokeResult(deployment=deployment, endpoint_name=endpoint_name, forge_model_name=forge_model,
+                        sequence_length=len(sequence), latency_ms=round(latency, 1), request_bytes=len(body),
+                        response_bytes=len(raw), content_type=content_type, token_count=token_count(result),
+                        as_shared_user=as_shared_user)
+
+
+def _invoke_error(e: AwsError, deployment: str, endpoint_name: str, as_shared_user: bool) -> EsmctlError:
+    logs = f"/aws/sagemaker/Endpoints/{endpoint_name}"
+    if e.code == "ModelError":
+        return InvokeFailed(f"The model behind {endpoint_name} refused the request: {e.message}",
+                            hint="Check the sequence (amino-acid letters, at most 2048); the container's logs "
+                            f"are in CloudWatch log group {logs}.", details=e.details)
+    if as_shared_user and e.code in ACCESS_CODES:
+        return InvokeFailed(
+            f"The shared service account may not invoke {endpoint_name} ({e.code}).",
+            hint="Its policy lists this environment's endpoints: run `esmctl deploy` to bring it up to date "
+            "(IAM takes a few seconds to apply a change); `esmctl creds` shows the key in use.",
+            details=e.details)
+    return e
+
+
+def check_sequence(sequence: str) -> str:
+    """The sequence to send: whitespace removed, upper case; InvokeFailed when empty."""
+    cleaned = "".join(sequence.split()).upper()
+    if not cleaned:
+        raise InvokeFailed("The sequence is empty.", hint="Pass amino-acid letters, e.g. --sequence MKTAYIAK.")
+    return cleaned
+
+
+def invoke_deployment(ws: Workspace, name: str, *, sequence: str | None = None,
+                      as_shared_user: bool = False) -> InvokeResult:
+    """`esmctl invoke NAME`: the deployment's endpoint from the state, stopped ones refused."""
+    cfg = ws.config
+    seq = check_sequence(sequence if sequence is not None else DEFAULT_SEQUENCE)
+    state = ws.read_state()
+    dep = state.deployments.get(name) if state else None
+    if dep is None:
+        known = sorted(set(cfg.deployments) | set(state.deployments if state else {}))
+        if name not in known:
+            raise EsmctlError(f"Unknown deployment: {name}.",
+                              hint=f"Known: {', '.join(known) or '(none)'} (the keys of selected_models).")
+        raise InvokeFailed(f"{name} has not been deployed yet.", hint="Run `esmctl deploy`.")
+    if dep.desired == "stopped":
+        raise InvokeFailed(f"{name} is stopped: its endpoint was deleted so that it is not billed.",
+                           hint=f"start it with `esmctl start {name}`, then invoke it again.")
+    if dep.endpoint is None or not dep.endpoint.created:
+        raise InvokeFailed(f"{name} has no endpoint running.",
+                           hint=f"start it with `esmctl start {name}` (or run `esmctl deploy` if its deploy "
+                           "did not finish).")
+    aws = ws.aws
+    if as_shared_user:
+        creds = ws.creds(reveal=True)
+        aws = aws.with_credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"])
+    return invoke_endpoint(aws.runtime, deployment=name, endpoint_name=dep.endpoint.name,
+                           forge_model=dep.forge_model_name, sequence=seq, as_shared_user=as_shared_user)
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    deployment: str
+    result: InvokeResult | None
+    error: EsmctlError | None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.result is not None:
+            return {"deployment": self.deployment, "ok": True, **self.result.to_json()}
+        assert self.error is not None
+        return {"deployment": self.deployment, "ok": False, "error": self.error.message, "hint": self.error.hint}
+
+
+def smoke(ws: Workspace, names: list[str]) -> list[SmokeResult]:
+    """Invoke each named deployment once; failures are collected, not raised."""
+    out = []
+    for name in names:
+        try:
+            out.append(SmokeResult(name, invoke_deployment(ws, name), None))
+        except EsmctlError as e:
+            out.append(SmokeResult(name, None, e))
+    return out
