@@ -317,8 +317,26 @@ class Workspace:
             observed = self._observe(state)
             check_identity(state, observed)
             drift = reconcile(state, observed, cfg.environment)
+            drift += self._check_tags(state)
             state_mod.write(self.state_path, state)
             return drift
+
+    def _check_tags(self, state: State) -> list[str]:
+        """A ListTags per resource (so only in `refresh`): record resources missing esmctl's tags."""
+        cfg = self.config
+        drift = []
+        for name, dep in state.deployments.items():
+            want = naming.tags(dict(cfg.settings.tags), cfg.environment, name)
+            dep.untagged = []
+            for what, rec in (("model", dep.model), ("endpoint config", dep.endpoint_config),
+                              ("endpoint", dep.endpoint)):
+                if rec is None or not rec.created or not rec.arn:
+                    continue
+                have = self.aws.sagemaker.list_tags(rec.arn)
+                if any(have.get(k) != v for k, v in want.items()):
+                    dep.untagged.append(rec.arn)
+                    drift.append(f"{name}: {what} {rec.name} lost some of its tags")
+        return drift
 
     def status(self, name: str | None = None, *, refresh: bool = True,
                now: dt.datetime | None = None) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def check_credentials(aws: Aws, *, now: dt.datetime | None = None,
         method, expiry = aws.credential_expiry()
     except AwsError as e:
         return [error("credentials", e.message, e.hint)], None
-    source = f" (credentials from {method})" if method else ""
+    source = f" (from {method})" if method else ""
     if expiry is not None and expiry <= now:
         return [error("credentials", f"the AWS credentials{source} expired at {state_mod.iso(expiry)}",
                       CREDENTIALS_FIX)], None

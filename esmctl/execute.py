@@ -428,6 +428,13 @@ class Executor:
             if current is not None and current.name == name:
                 current.created = False  # gone from AWS; the record stays until the deployment is forgotten
 
+    def _tag_resource(self, a: Action) -> None:
+        self.aws.sagemaker.add_tags(a.name, self._tags(a.deployment))
+        with self.store.change() as st:
+            dep = st.deployments.get(a.deployment)
+            if dep is not None:
+                dep.untagged = [arn for arn in dep.untagged if arn != a.name]
+
     def _delete_schedule(self, a: Action) -> None:
         schedule.delete_stop(self.aws, self.store, a.deployment)
 

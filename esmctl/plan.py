@@ -23,7 +23,7 @@ Phase = Literal["pre", "apply", "after_wait", "post"]
 
 ADD = {"create_role", "attach_role_policy", "create_model", "create_endpoint_config", "create_endpoint",
        "create_user", "create_policy", "attach_user_policy", "create_access_key"}
-CHANGE = {"update_endpoint", "update_policy"}
+CHANGE = {"update_endpoint", "update_policy", "tag_resource"}
 DESTROY = {"delete_endpoint", "delete_endpoint_config", "delete_model", "detach_role_policy", "delete_role",
            "delete_access_key", "detach_user_policy", "delete_policy", "delete_user", "delete_secret",
            "delete_schedule"}
@@ -42,6 +42,7 @@ RESOURCE = {
     "detach_user_policy": "user policy attachment", "delete_policy": "shared invoke policy",
     "delete_user": "shared user", "delete_secret": "stored secret",
     "delete_schedule": "stop timer",
+    "tag_resource": "tags of",
 }
 
 
@@ -339,6 +340,9 @@ def _plan_deployment(
         else:
             moved = True  # already there
 
+    for arn in have.untagged if have else []:
+        acts.append(_act("tag_resource", name, arn, reason="tags removed outside esmctl: put them back"))
+
     timer = have.stop_schedule if have else None
     if timer is not None and running and (timer.cancel or timer.fired):
         acts.append(_act("delete_schedule", name, timer.name, reason="replaced by start" if timer.cancel
@@ -433,8 +437,8 @@ class _Retired:
     name: str
 
 
-_ORDER = ["delete_schedule", "create_model", "create_endpoint_config", "create_endpoint", "replace_endpoint",
-          "update_endpoint", "delete_endpoint", "delete_endpoint_config", "delete_model",
+_ORDER = ["delete_schedule", "tag_resource", "create_model", "create_endpoint_config", "create_endpoint",
+          "replace_endpoint", "update_endpoint", "delete_endpoint", "delete_endpoint_config", "delete_model",
           "forget_deployment"]
 
 

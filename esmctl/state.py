@@ -100,6 +100,7 @@ class DeploymentState(_Doc):
     endpoint: EndpointRecord | None = None
     desired: Literal["running", "stopped"] = "running"
     retired: list[Retired] = Field(default_factory=list)
+    untagged: list[str] = Field(default_factory=list)  # ARNs `refresh` found without esmctl's tags
     created_at: str | None = None
     started_at: str | None = None
     stopped_at: str | None = None
@@ -299,29 +300,35 @@ def locked(path: Path, command: str, on_stale: Callable[[LockInfo], None] | None
     lp = lock_path(path)
     lp.parent.mkdir(parents=True, exist_ok=True)
     info = LockInfo(pid=os.getpid(), host=socket.gethostname(), command=command, since=iso(utcnow()) or "")
-    for _attempt in range(2):
-        try:
-            fd = os.open(lp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            break
-        except FileExistsError:
-            raw = _read_bytes(lp)
-            holder = read_lock(path)
-            if holder is not None and holder.alive() is False and _attempt == 0:
-                if on_stale:
-                    on_stale(holder)
-                if _read_bytes(lp) == raw:  # still the same dead holder's lock
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(lp)
-                continue
-            desc = holder.describe() if holder else "unknown holder"
-            raise LockHeld(
-                f"The state of this environment is locked by {desc}.",
-                hint="Wait for that run to finish. If it died on another host, `esmctl unlock --force`.",
-            ) from None
-    else:  # pragma: no cover - the second attempt either breaks or raises
-        raise LockHeld("Could not take the state lock.", hint="Run the command again.")
-    with os.fdopen(fd, "w") as f:
-        f.write(info.model_dump_json())
+    # The lock appears with its content at once (link of a written temp file), so a competing
+    # run never reads a half-written holder.
+    tmp = lp.with_name(f".{lp.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(info.model_dump_json())
+    os.chmod(tmp, 0o600)
+    try:
+        for attempt in range(2):
+            try:
+                os.link(tmp, lp)
+                break
+            except FileExistsError:
+                raw = _read_bytes(lp)
+                holder = read_lock(path)
+                if holder is not None and holder.alive() is False and attempt == 0:
+                    if on_stale:
+                        on_stale(holder)
+                    if _read_bytes(lp) == raw:  # still the same dead holder's lock
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(lp)
+                    continue
+                desc = holder.describe() if holder else "unknown holder"
+                raise LockHeld(
+                    f"The state of this environment is locked by {desc}.",
+                    hint="Wait for that run to finish. If it died on another host, `esmctl unlock --force`.",
+                ) from None
+        else:  # pragma: no cover - the second attempt either breaks or raises
+            raise LockHeld("Could not take the state lock.", hint="Run the command again.")
+    finally:
+        tmp.unlink(missing_ok=True)
     try:
         yield
     finally:

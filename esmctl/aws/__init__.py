@@ -22,6 +22,7 @@ from botocore import xform_name
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from esmctl import __version__
 from esmctl.aws.errors import is_not_found, translate
 from esmctl.errors import AwsError, NotFound
 
@@ -67,7 +68,8 @@ class Aws:
             c = self._clients.get(service)
             if c is None:
                 cfg = BotoConfig(retries={"mode": "adaptive", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
-                                 connect_timeout=10, read_timeout=60, max_pool_connections=64)
+                                 connect_timeout=10, read_timeout=60, max_pool_connections=64,
+                                 user_agent_extra=f"esmctl/{__version__}")
                 c = self.session.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
                                         config=cfg)
                 for hook in self._hooks:
@@ -211,6 +213,9 @@ class SageMaker(_Service):
 
     def list_tags(self, arn: str) -> dict[str, str]:
         return {t["Key"]: t["Value"] for t in self.pages("ListTags", "Tags", ResourceArn=arn)}
+
+    def add_tags(self, arn: str, tags: dict[str, str]) -> None:
+        self.call("AddTags", arn, ResourceArn=arn, Tags=_tags(tags))
 
     def describe_model_package(self, arn: str) -> dict[str, Any]:
         """A (Marketplace) model package as this account sees it; raises when it may not use it."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 # One re-entrant lock guards the sandbox's mutable state: this control object and the lifecycle
 # bookkeeping the patches attach to moto's endpoints. The sandbox server is threaded.
@@ -60,6 +61,7 @@ class SandboxControl:
     deleting_seconds: float
     unsubscribed_packages: set[str]
     quota_instances: dict[str, int]
+    request_hook: Any  # faults.Hook | None
 
     def __init__(self) -> None:
         self._updating_seconds: float | None = None
@@ -86,6 +88,7 @@ class SandboxControl:
             self.deleting_seconds = _env_seconds("ESMCTL_SANDBOX_DELETING_SECONDS", 0.0) or 0.0
             self.unsubscribed_packages = set()
             self.quota_instances = {}
+            self.request_hook = None  # see faults.py: inject errors, resets and kills
             self._failures.clear()
             self._rollbacks.clear()
 

@@ -60,7 +60,10 @@ def _moto_server_class() -> type:
     class _SandboxMotoServer(ThreadedMotoServer):
         def start(self) -> None:
             _check_port_free(self._ip_address, self._port)
-            app = DomainDispatcherApplication(create_backend_app)
+            from .control import control
+            from .faults import FaultMiddleware
+
+            app = FaultMiddleware(DomainDispatcherApplication(create_backend_app), lambda: control.request_hook)
             try:
                 self._server = make_server(
                     self._ip_address, self._port, app, True, request_handler=MotoRequestHandler

@@ -1,0 +1,196 @@
+"""The bad-input corpus: every file in tests/bad_inputs/ is one case (format: tests/bad_inputs/README.md).
+
+Each case writes its files into an empty folder, runs the real `esmctl` against the sandbox server,
+and checks the promise for bad input: exit code 1 or 2, a short message on stderr that names the
+file or flag and the fix, no traceback, and nothing changed — in AWS, in the state or in the folder.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import EXAMPLES
+from tests.e2e.conftest import ESMCTL, Env, Result
+
+pytestmark = pytest.mark.e2e
+
+CASES = Path(__file__).resolve().parent.parent / "bad_inputs"
+MAX_STDERR_LINES = 25  # one screen
+HUGE_BYTES = 2_000_000
+KEYS = {"what", "args", "expect_code", "expect", "files", "setup", "env", "timeout", "xfail_reason"}
+SETUPS = ("deployed", "huge:", "unreadable:")
+
+
+@dataclass(frozen=True)
+class Case:
+    what: str
+    expect_code: int
+    expect: list[str]
+    args: list[str] = field(default_factory=lambda: ["validate"])
+    files: dict[str, str] | None = None  # None: the basic example and the catalog
+    setup: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float = 30
+    xfail_reason: str = ""
+
+
+def load_case(path: Path) -> Case:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(doc, dict), f"{path.name}: a case is a YAML mapping"
+    unknown = set(doc) - KEYS
+    assert not unknown, f"{path.name}: unknown keys {sorted(unknown)}; known: {sorted(KEYS)}"
+    case = Case(**doc)
+    assert case.expect_code in (1, 2), f"{path.name}: expect_code must be 1 or 2"
+    assert case.expect and all(isinstance(s, str) for s in case.expect), f"{path.name}: expect: [substrings]"
+    assert all(isinstance(a, str) for a in case.args), f"{path.name}: args are strings (quote numbers)"
+    for s in case.setup:
+        assert s.startswith(SETUPS), f"{path.name}: unknown setup {s!r}; known: {', '.join(SETUPS)}"
+    return case
+
+
+def _params() -> list[Any]:
+    out = []
+    for path in sorted(CASES.glob("*.yaml")):
+        try:
+            reason = load_case(path).xfail_reason
+        except Exception:  # a broken case file: the test itself reports why
+            reason = ""
+        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+        out.append(pytest.param(path, id=path.name, marks=marks))
+    return out
+
+
+def test_corpus_is_big_enough() -> None:
+    assert len(list(CASES.glob("*.yaml"))) >= 40
+
+
+# --- the folder ---------------------------------------------------------------------------------
+
+
+def content(value: str) -> str:
+    """A file's text: literal, or `<catalog>` / `<example:NAME>` for a shipped file."""
+    if value == "<catalog>":
+        return (EXAMPLES / "models.yaml").read_text()
+    if value.startswith("<example:") and value.endswith(">"):
+        return (EXAMPLES / f"{value[len('<example:'):-1]}.yaml").read_text()
+    return value
+
+
+def write_files(folder: Path, files: dict[str, str] | None) -> None:
+    if files is None:
+        files = {"esmctl.yaml": "<example:basic>", "models.yaml": "<catalog>"}
+    for rel, value in files.items():
+        target = folder / rel
+        if rel.endswith("/"):  # a directory where a file is expected
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content(value or ""), encoding="utf-8")
+
+
+def snapshot_folder(folder: Path) -> dict[str, Any]:
+    """Every path under the folder with its bytes (files) and mode; the lock must be gone too."""
+    out: dict[str, Any] = {}
+    for p in sorted(folder.rglob("*")):
+        st = p.lstat()
+        out[str(p.relative_to(folder))] = (p.read_bytes() if p.is_file() else "dir", oct(st.st_mode))
+    return out
+
+
+# --- AWS ----------------------------------------------------------------------------------------
+
+
+def snapshot_aws(cli: Env) -> dict[str, list[str]]:
+    sm, iam = cli.client("sagemaker"), cli.client("iam")
+    return {
+        "models": sorted(m["ModelName"] for m in sm.list_models()["Models"]),
+        "endpoint_configs": sorted(c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]),
+        "endpoints": sorted(e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]),
+        "roles": sorted(r["RoleName"] for r in iam.list_roles()["Roles"]),
+        "users": sorted(u["UserName"] for u in iam.list_users()["Users"]),
+        "policies": sorted(p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]),
+        "secrets": sorted(s["Name"] for s in cli.client("secretsmanager").list_secrets()["SecretList"]),
+        "schedules": sorted(s["Name"] for s in cli.client("scheduler").list_schedules()["Schedules"]),
+    }
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def _without_dac_override() -> None:
+    """In the child, before exec: drop the capabilities that let root read any file, so that file
+    permissions apply to it as to any user (the tests run as root here)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def can_drop_dac_override() -> bool:
+    try:
+        subprocess.run(["true"], preexec_fn=_without_dac_override, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return True
+
+
+def run(cli: Env, case: Case, *, honour_permissions: bool = False) -> Result:
+    cmd = [ESMCTL] if ESMCTL else [sys.executable, "-m", "esmctl"]
+    env = {**cli.env(), **case.env}
+    p = subprocess.run([*cmd, *case.args], cwd=cli.folder, env=env, capture_output=True, text=True,
+                       timeout=case.timeout, input="",
+                       preexec_fn=_without_dac_override if honour_permissions else None)
+    return Result(p.returncode, p.stdout, p.stderr)
+
+
+def prepare(cli: Env, case: Case) -> bool:
+    """Write the case's folder and run its setups; True when file permissions must be honoured."""
+    if "deployed" in case.setup:  # a real deployment first: the bad command must leave it alone
+        cli.example("basic")
+        r = cli.run("deploy", "--yes")
+        assert r.code == 0, r.text
+    write_files(cli.folder, case.files)
+    honour = False
+    for s in case.setup:
+        kind, _, rel = s.partition(":")
+        if kind == "huge":  # the file padded with comment lines to HUGE_BYTES
+            p = cli.folder / rel
+            text = p.read_text() if p.exists() else ""
+            line = "# " + "x" * 97 + "\n"
+            p.write_text(text + line * ((HUGE_BYTES - len(text)) // len(line) + 1))
+        elif kind == "unreadable":
+            (cli.folder / rel).chmod(0)
+            if os.geteuid() == 0:
+                if not can_drop_dac_override():
+                    pytest.skip("running as root without CAP_SETPCAP: cannot make a file unreadable to esmctl")
+                honour = True
+    return honour
+
+
+@pytest.mark.parametrize("path", _params())
+def test_bad_input(cli: Env, path: Path) -> None:
+    case = load_case(path)
+    honour = prepare(cli, case)
+    aws_before, folder_before = snapshot_aws(cli), snapshot_folder(cli.folder)
+
+    r = run(cli, case, honour_permissions=honour)
+
+    report = f"{case.what}\n$ esmctl {' '.join(case.args)}  -> exit {r.code}\n--- stdout\n{r.out}--- stderr\n{r.err}"
+    assert "Traceback" not in r.text, report
+    assert r.code == case.expect_code, report
+    for s in case.expect:
+        assert s in r.err, f"expected {s!r} in stderr\n{report}"
+    assert len(r.err.splitlines()) <= MAX_STDERR_LINES, report
+    assert snapshot_aws(cli) == aws_before, f"AWS changed\n{report}"
+    if "deployed" not in case.setup:
+        assert not any(snapshot_aws(cli).values()), report
+    assert snapshot_folder(cli.folder) == folder_before, f"the folder (state, config) changed\n{report}"
