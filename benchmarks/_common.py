@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -173,29 +174,26 @@ class Run:
     out: str
     err: str
     maxrss_kb: int = 0
+    cpu: float = 0.0  # user + system CPU seconds of the process: less sensitive than wall time to other load
 
 
 def run(cmd: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: float = 300) -> Run:
-    """Run a command; wall time measured around the whole process, peak RSS from wait4()."""
+    """Run a command to its end: wall time around the whole process, its peak RSS from wait4()."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        deadline = t0 + timeout
-        while True:
-            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                p.kill()
-                pid, status, usage = os.wait4(p.pid, 0)
-                break
-            time.sleep(0.002)
+        timer = threading.Timer(timeout, p.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(p.pid, 0)
+        finally:
+            timer.cancel()
         seconds = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         return Run(p.returncode, seconds, out.read().decode(errors="replace"), err.read().decode(errors="replace"),
-                   int(usage.ru_maxrss))
+                   int(usage.ru_maxrss), usage.ru_utime + usage.ru_stime)
 
 
 def esmctl(*args: str, cwd: Path, env: dict[str, str], timeout: float = 300) -> Run:
@@ -227,8 +225,12 @@ def sandbox() -> Iterator[Any]:
         sb.control.reset()
 
 
-def reset_sandbox(url: str, *, creating_seconds: float) -> None:
-    """A clean account, with endpoints that stay Creating for `creating_seconds`."""
+def reset_sandbox(url: str, *, creating_seconds: float, quota: int = 2000) -> None:
+    """A clean account, with endpoints that stay Creating for `creating_seconds`.
+
+    The account's instance quota for each catalog instance type is raised to `quota` (the sandbox
+    shows AWS's default of 4 otherwise, and `deploy`'s pre-deploy check would refuse N > 4).
+    """
     from esmctl.sandbox import control
 
     req = urllib.request.Request(f"{url}/moto-api/reset", data=b"", method="POST")
@@ -237,6 +239,8 @@ def reset_sandbox(url: str, *, creating_seconds: float) -> None:
     control.reset()
     control.creating_seconds = creating_seconds
     control.updating_seconds = creating_seconds
+    types = {m["instance_type"] for m in yaml.safe_load(CATALOG.read_text())["models"].values()}
+    control.quota_instances = {t: quota for t in types}
 
 
 def quiet_ui() -> Any:
@@ -246,8 +250,8 @@ def quiet_ui() -> Any:
     from esmctl.ui import UI
 
     ui = UI(interactive=False, color=False)
-    ui.err = Console(file=open(os.devnull, "w"), no_color=True)  # noqa: SIM115 - lives as long as the UI
-    ui.out = Console(file=open(os.devnull, "w"), no_color=True)  # noqa: SIM115
+    ui.err = Console(file=open(os.devnull, "w"), no_color=True)  # lives as long as the UI
+    ui.out = Console(file=open(os.devnull, "w"), no_color=True)
     return ui
 
 
@@ -377,6 +381,36 @@ def machine() -> dict[str, str]:
 
 
 def header(title: str) -> None:
+    """The benchmark's title and the machine; stdout line-buffered so it interleaves with progress on stderr."""
+    with contextlib.suppress(AttributeError):
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     m = machine()
     print(f"## {title}\n")
-    print(f"machine: nproc {m['nproc']}, Python {m['python']}, CPU {m['cpu']}, {m['os']}\n")
+    print(f"machine: nproc {m['nproc']}, Python {m['python']}, CPU {m['cpu']}, {m['os']}; {load()} at the start")
+    print(f"code: {revision()}\n")
+
+
+def revision() -> str:
+    """The commit measured, and whether esmctl/ had uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "esmctl"], cwd=REPO, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    if not head:
+        return "unknown (not a git checkout)"
+    return f"esmctl at {head}" + (" with uncommitted changes in esmctl/" if dirty else "")
+
+
+def load() -> str:
+    """The 1/5/15-minute load averages: other work on the machine makes wall times noisy."""
+    try:
+        return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
+def footer(t0: float) -> None:
+    print(f"\nTotal time {time.perf_counter() - t0:.0f} s; {load()} at the end.")

@@ -6,13 +6,14 @@ For N = 10, 100, 1000 deployments made by esmctl's own executor in the sandbox:
 - waiting: endpoints stay Creating (creating_seconds = 3600). One poll cycle of `Waiter.wait` over
   all N (timeout 0 and a fake clock/sleep: exactly one poll), and — for information — `plan` while
   they are Creating.
-- steady: the same N made again with creating_seconds = 0, so they are InService; the state is
-  refreshed once, then `plan` (refresh) and a no-op `deploy --yes` are counted, each with a fresh
+- steady: the same N made again with creating_seconds = 0, so they are InService; `refresh` is
+  counted (it records InService), then `plan` (refresh), a no-op `Workspace.deploy(yes=True)` and
+  the same preceded by the pre-deploy checks (as `esmctl deploy --yes` runs it), each with a fresh
   Workspace (a new process's view: the account id is not cached).
 
 Targets: plan ≤ 4 + 3·⌈N/100⌉ requests; one poll = ⌈N/100⌉ requests.
 
-    python benchmarks/api_calls.py [--n 10 100 1000]
+    python benchmarks/api_calls.py [--n 10 100 1000] [--info-max-n 100]
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def one_poll(ws: Any) -> list[Any]:
     return items
 
 
-def measure(n: int, url: str, root: Path) -> list[dict[str, Any]]:
+def measure(n: int, url: str, root: Path, info_max: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     pages = math.ceil(n / 100)
 
@@ -64,7 +65,7 @@ def measure(n: int, url: str, root: Path) -> list[dict[str, Any]]:
     made = c.deploy_in_process(folder, url, n)
     setup = time.perf_counter() - t0
     rows.append({"n": n, "op": "deploy (create N, --no-wait)", "calls": made["total"], "target": None,
-                 "ops": made["by_operation"], "note": "setup", "seconds": setup})
+                 "ops": made["by_operation"], "note": "setup (state written once at the end)", "seconds": setup})
 
     ws, calls = workspace(folder, url)
     ws.aws.account_id()  # a waiter runs inside deploy, which already knows the account
@@ -82,8 +83,13 @@ def measure(n: int, url: str, root: Path) -> list[dict[str, Any]]:
     folder = root / f"steady-{n}"
     c.reset_sandbox(url, creating_seconds=0)
     c.deploy_in_process(folder, url, n)
-    ws, _ = workspace(folder, url)
-    ws.refresh()  # the state now says InService, as after a deploy that waited
+    ws, calls = workspace(folder, url)
+    if n <= info_max:  # either way the state now says InService, as after a deploy that waited
+        total, ops, _ = calls.measure(ws.refresh)
+        rows.append({"n": n, "op": "refresh (esmctl refresh)", "calls": total, "target": None, "ops": ops,
+                     "note": "no target; checks every resource's tags", "seconds": calls.seconds})
+    else:
+        ws.deploy(yes=True)  # a no-op that records what the refresh learned
 
     ws, calls = workspace(folder, url)
     total, ops, result = calls.measure(lambda: ws.plan(refresh=True))
@@ -96,12 +102,28 @@ def measure(n: int, url: str, root: Path) -> list[dict[str, Any]]:
     assert result.outcome is None, "the deploy was expected to be a no-op"
     rows.append({"n": n, "op": "deploy --yes, no-op", "calls": total, "target": None, "ops": ops,
                  "note": "nothing to do", "seconds": calls.seconds})
+
+    if n > info_max:
+        return rows
+    ws, calls = workspace(folder, url)
+
+    def cli_deploy() -> Any:  # what `esmctl deploy --yes` does: the pre-deploy checks, then deploy
+        ws.preflight()
+        return ws.deploy(yes=True)
+
+    total, ops, result = calls.measure(cli_deploy)
+    assert result.outcome is None, "the deploy was expected to be a no-op"
+    rows.append({"n": n, "op": "esmctl deploy --yes, no-op (+ pre-deploy checks)", "calls": total, "target": None,
+                 "ops": ops, "note": "Workspace.preflight() + deploy()", "seconds": calls.seconds})
     return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, nargs="+", default=[10, 100, 1000])
+    ap.add_argument("--info-max-n", type=int, default=100,
+                    help="count `refresh` and `deploy` with its pre-deploy checks (no targets; O(N) requests, "
+                    "slow in the sandbox) only up to this N")
     args = ap.parse_args()
 
     c.header("API calls per operation")
@@ -109,7 +131,7 @@ def main() -> None:
     t0 = time.perf_counter()
     with c.sandbox() as server, c.fake_aws_process_env(), tempfile.TemporaryDirectory() as tmp:
         for n in args.n:
-            rows += measure(n, server.url, Path(tmp))
+            rows += measure(n, server.url, Path(tmp), args.info_max_n)
             print(f"(N = {n} measured, {time.perf_counter() - t0:.0f} s so far)", file=sys.stderr)
 
     def target(r: dict[str, Any]) -> str:
@@ -126,6 +148,9 @@ def main() -> None:
                   [[r["op"], r["n"], r["calls"], target(r), ok(r), c.ms(r["seconds"]), c.fmt_ops(r["ops"]), r["note"]]
                    for r in rows]))
     print("\n(time: in-process against the local sandbox, for orientation only; the counts are the measure.)")
+    if any(n > args.info_max_n for n in args.n):
+        print(f"(`refresh` and `esmctl deploy` with its pre-deploy checks are counted for N ≤ {args.info_max_n} "
+              "only, to keep the run within about three minutes: both grow with N; see --info-max-n.)")
 
     print("\nRequests as a function of N (from the counts above):\n")
     by_op: dict[str, dict[int, int]] = {}
@@ -136,7 +161,7 @@ def main() -> None:
     for op, counts in by_op.items():
         fit_rows.append([op, *[counts.get(n, "") for n in ns], fit(counts)])
     print(c.table(["operation", *[f"N={n}" for n in ns], "fits"], fit_rows))
-    print(f"\nTotal time {time.perf_counter() - t0:.0f} s.")
+    c.footer(t0)
 
 
 def fit(counts: dict[int, int]) -> str:
@@ -155,6 +180,25 @@ def fit(counts: dict[int, int]) -> str:
             if b == 0:
                 return str(a)
             return f"{a} + {b}·{label}" if a else f"{b}·{label}"
+    if len(ns) >= 3:  # a + b·⌈N/100⌉ + c·N through three points, checked on all
+        from fractions import Fraction
+
+        pts = [ns[0], ns[len(ns) // 2], ns[-1]]
+        rows = [[Fraction(1), Fraction(math.ceil(n / 100)), Fraction(n), Fraction(counts[n])] for n in pts]
+        try:
+            for i in range(3):  # Gauss-Jordan elimination
+                pivot = next(r for r in range(i, 3) if rows[r][i] != 0)
+                rows[i], rows[pivot] = rows[pivot], rows[i]
+                rows[i] = [x / rows[i][i] for x in rows[i]]
+                for r in range(3):
+                    if r != i:
+                        rows[r] = [x - rows[r][i] * y for x, y in zip(rows[r], rows[i], strict=True)]
+        except StopIteration:
+            return "(no simple fit)"
+        a, b, k = (rows[i][3] for i in range(3))
+        if all(x.denominator == 1 for x in (a, b, k)) and all(
+                counts[n] == a + b * math.ceil(n / 100) + k * n for n in ns):
+            return f"{a} + {b}·⌈N/100⌉ + {k}·N"
     return "(no simple fit)"
 
 

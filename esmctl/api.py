@@ -110,7 +110,7 @@ class Workspace:
             observed = self._observe(state)
             if state is not None:
                 state = copy.deepcopy(state)
-                check_identity(state, observed)
+                check_identity(state, observed, cfg.environment)
                 drift = reconcile(state, observed, cfg.environment)
         else:
             observed = observed_from_state(state, cfg.region)
@@ -138,7 +138,7 @@ class Workspace:
                 if destroy:
                     return DeployResult(make_plan(cfg, None, observed, destroy=True), None)
                 state = self._fresh_state()
-            check_identity(state, observed)
+            check_identity(state, observed, cfg.environment)
             before = state.model_dump()
             drift = reconcile(state, observed, cfg.environment)
             if set_desired is not None:
@@ -202,7 +202,7 @@ class Workspace:
             state = self.read_state()
             assert state is not None
             observed = self._observe(state)
-            check_identity(state, observed)
+            check_identity(state, observed, self.config.environment)
             reconcile(state, observed, self.config.environment)
             store = Store(self.state_path, state)
             self._set_timers(store, targets, at)
@@ -219,7 +219,7 @@ class Workspace:
         if state is None:
             return []
         observed = self._observe(state)
-        check_identity(state, observed)
+        check_identity(state, observed, self.config.environment)
         reconcile(state, observed, self.config.environment)
         rows = []
         candidates: dict[str, str] = {}
@@ -315,7 +315,7 @@ class Workspace:
             if state is None:
                 return []
             observed = self._observe(state)
-            check_identity(state, observed)
+            check_identity(state, observed, cfg.environment)
             drift = reconcile(state, observed, cfg.environment)
             drift += self._check_tags(state)
             state_mod.write(self.state_path, state)
@@ -348,7 +348,7 @@ class Workspace:
         if state is not None and refresh:
             state = copy.deepcopy(state)
             observed = self._observe(state)
-            check_identity(state, observed)
+            check_identity(state, observed, cfg.environment)
             reconcile(state, observed, cfg.environment)
         now = now or state_mod.utcnow()
         rows = []
@@ -487,7 +487,7 @@ class Workspace:
         """The cheap checks `deploy` runs before it creates anything: credentials, region,
         Marketplace subscription, instance quotas."""
         from esmctl import doctor
-        return doctor.run_checks(self.config, self.aws, targets=targets, cheap=True)
+        return doctor.run_checks(self.config, self.aws, state_path=self.state_path, targets=targets, cheap=True)
 
     def invoke(self, name: str, *, sequence: str | None = None, as_shared_user: bool = False) -> InvokeResult:
         """One Forge `encode` request to the deployment's endpoint (a smoke test); see esmctl/invoke.py."""

@@ -7,9 +7,11 @@ each with its file, line, key path and what would be valid (`ConfigError`).
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
-from dataclasses import dataclass
+import reprlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +27,12 @@ ENVIRONMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 MODEL_PACKAGE_RE = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/\S+$")
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
+TAG_RE = re.compile(r"^[\w\s.:/=+\-@]*$")  # AWS: letters, digits, spaces and _.:/=+-@ (any script)
+TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_MAX = 128, 256, 48  # AWS allows 50 tags; esmctl adds 2
+_short = reprlib.Repr()  # values quoted in messages: a huge or self-referencing input stays one line
+_short.maxstring = _short.maxother = 60
+_short.maxlist = _short.maxdict = 4
+_short.maxlevel = 2
 
 
 class _Strict(BaseModel):
@@ -132,6 +140,7 @@ class Config:
 # --- reading YAML with positions -------------------------------------------------------------
 
 Positions = dict[tuple[Any, ...], tuple[int, int]]
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -148,18 +157,26 @@ def _read_text(path: Path, what: str) -> str:
         hint = "run `esmctl init` to write one" if what == DEFAULT_CONFIG else "check the path"
         raise ConfigError([Problem(str(path), "", f"{what} not found ({hint})")]) from None
     except PermissionError:
-        raise ConfigError([Problem(str(path), "", f"{what} is not readable (permissions)")]) from None
+        raise ConfigError([Problem(str(path), "", f"{what} is not readable (permissions); check its owner "
+                                   f"and mode: `ls -l {path}`")]) from None
     except UnicodeDecodeError as e:
-        raise ConfigError([Problem(str(path), "", f"{what} is not UTF-8 text ({e.reason})")]) from None
+        raise ConfigError([Problem(str(path), "", f"{what} is not UTF-8 text ({e.reason} at byte {e.start}); "
+                                   "save it as UTF-8")]) from None
     except OSError as e:
         raise ConfigError([Problem(str(path), "", f"cannot read {what}: {e.strerror}")]) from None
 
 
 def _load_yaml(path: Path, text: str) -> tuple[Any, Positions, list[Problem]]:
     """Parse YAML; return the data, the line/column of every key path, and key problems."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+    try:  # one parse (libyaml's when available) gives both the data and every key's position
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except RecursionError:
+        raise ConfigError([Problem(str(path), "", "YAML nested too deeply to be a configuration")]) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -171,10 +188,12 @@ def _load_yaml(path: Path, text: str) -> tuple[Any, Positions, list[Problem]]:
         raise ConfigError([Problem(str(path), "", f"YAML error: {e}")]) from None
     positions: Positions = {}
     problems: list[Problem] = []
+    seen_nodes: set[int] = set()  # an alias is the same node again: walk it once
 
     def walk(n: yaml.Node | None, prefix: tuple[Any, ...]) -> None:
-        if n is None:
+        if n is None or id(n) in seen_nodes:
             return
+        seen_nodes.add(id(n))
         positions.setdefault(prefix, (n.start_mark.line + 1, n.start_mark.column + 1))
         if isinstance(n, yaml.MappingNode):
             seen: dict[str, tuple[Any, ...]] = {}
@@ -192,7 +211,10 @@ def _load_yaml(path: Path, text: str) -> tuple[Any, Positions, list[Problem]]:
             for i, v in enumerate(n.value):
                 walk(v, prefix + (i,))
 
-    walk(node, ())
+    try:
+        walk(node, ())
+    except RecursionError:
+        raise ConfigError([Problem(str(path), "", "YAML nested too deeply to be a configuration")]) from None
     return data, positions, problems
 
 
@@ -201,6 +223,7 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 
 
 def _position(positions: Positions, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
+    loc = tuple(p if isinstance(p, str) else str(p) for p in loc)  # YAML keys are looked up as text
     while loc:
         if loc in positions:
             return positions[loc]
@@ -214,9 +237,14 @@ def _pydantic_problems(
     out = []
     for e in err.errors():
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        is_key = bool(loc) and loc[-1] == "[key]"
+        loc = loc[:-1] if is_key else loc
         line, col = _position(positions, loc)
         kind = e["type"]
-        if kind == "extra_forbidden":
+        got = f"{type(e.get('input')).__name__} {_short.repr(e.get('input'))}"
+        if is_key:
+            msg = f"a name must be a string (got {got}); quote it"
+        elif kind == "extra_forbidden":
             known = _known_keys(model, loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
             msg = f"unknown key {str(loc[-1])!r}"
@@ -224,14 +252,14 @@ def _pydantic_problems(
         elif kind == "missing":
             msg = "required key is missing"
         elif kind == "greater_than_equal":
-            msg = f"must be at least {e['ctx']['ge']} (got {e.get('input')!r})"
+            msg = f"must be at least {e['ctx']['ge']} (got {_short.repr(e.get('input'))})"
         elif kind == "literal_error":
-            msg = f"must be one of {e['ctx']['expected']} (got {e.get('input')!r})"
+            msg = f"must be one of {e['ctx']['expected']} (got {_short.repr(e.get('input'))})"
         elif kind.endswith("_type") or kind.endswith("_parsing"):
             want = kind.removesuffix("_type").removesuffix("_parsing")
             want = {"int": "a whole number", "bool": "true or false", "dict": "a mapping",
                     "string": "a string", "float": "a number", "model": "a mapping"}.get(want, want)
-            msg = f"must be {want} (got {type(e.get('input')).__name__} {e.get('input')!r})"
+            msg = f"must be {want} (got {got})"
         else:
             msg = e["msg"]
         out.append(Problem(str(path), _dotted(loc), msg, line, col))
@@ -286,10 +314,12 @@ def load(path: str | os.PathLike[str] | None = None, *, region: str | None = Non
     if region:
         data = {**data, "region": region}
     settings: Settings | None = None
+    checkable: Settings | None = None  # the keys that are valid on their own: checked further
     try:
-        settings = Settings.model_validate(data)
+        settings = checkable = Settings.model_validate(data)
     except ValidationError as e:
         problems += _pydantic_problems(cfg_path, e, positions, Settings)
+        checkable = _valid_part(data, e)
 
     # The catalog: always read, so its problems are reported together with esmctl.yaml's.
     models_rel = data.get("models_yaml_path", "models.yaml")
@@ -307,23 +337,23 @@ def load(path: str | os.PathLike[str] | None = None, *, region: str | None = Non
             except ValidationError as e:
                 problems += _pydantic_problems(catalog_path, e, cat_positions, Catalog)
     except ConfigError as e:
+        if "models_yaml_path" in data:  # say where the path came from
+            line, _ = _position(positions, ("models_yaml_path",))
+            e.problems = [replace(p, message=f"{p.message}; it is models_yaml_path in {cfg_path}"
+                                  + (f":{line}" if line else "")) if p.line is None else p for p in e.problems]
         problems += e.problems
 
-    if catalog is not None and not catalog.models:
-        problems.append(
-            Problem(str(catalog_path), "models", "the catalog is empty; add at least one model",
-                    *_position(cat_positions, ("models",)))
-        )
     if catalog is not None:
         problems += _check_catalog(catalog_path, catalog, cat_positions)
     deployments: dict[str, Deployment] = {}
-    if settings is not None:
-        problems += _check_settings(cfg_path, settings, positions)
+    if checkable is not None:
+        problems += _check_settings(cfg_path, checkable, positions, region_flag=bool(region))
     if catalog is not None:
         # Checked even when other keys are invalid, so every problem shows up in one run.
-        region = settings.region if settings else data.get("region", "us-east-2")
+        good_region = checkable is not None and REGION_RE.match(checkable.region)
         deployments, more = _resolve(
-            cfg_path, _selections(data), str(region), catalog, positions, catalog_path, check_regions
+            cfg_path, _selections(data), checkable.region if checkable else "", catalog, positions, catalog_path,
+            check_regions and bool(good_region), region_flag=bool(region)
         )
         problems += more
     if problems:
@@ -332,8 +362,28 @@ def load(path: str | os.PathLike[str] | None = None, *, region: str | None = Non
     return Config(cfg_path, settings, catalog, catalog_path, deployments)
 
 
+def _valid_part(data: dict[str, Any], err: ValidationError) -> Settings | None:
+    """Settings from the keys (and the entries of tags/prices) that are valid on their own, so
+    that their own checks run too: every problem in one run. Invalid ones fall back to defaults."""
+    data = dict(data)
+    for e in err.errors():
+        top = e["loc"][0] if e["loc"] else None
+        if top in ("tags", "prices") and len(e["loc"]) > 1 and isinstance(data.get(top), dict):
+            data[top] = {k: v for k, v in data[top].items() if k != e["loc"][1]}
+        else:
+            data.pop(top, None)  # type: ignore[arg-type]
+    data.setdefault("selected_models", {})  # checked on their own, in _resolve
+    try:
+        return Settings.model_validate(data)
+    except ValidationError:
+        return None
+
+
 def _check_catalog(path: Path, catalog: Catalog, pos: Positions) -> list[Problem]:
     out = []
+    if not catalog.models:
+        out.append(Problem(str(path), "models", "the catalog is empty; add at least one model "
+                           "(`esmctl init` writes the standard catalog)", *_position(pos, ("models",))))
     for sel, e in catalog.models.items():
         def bad(key: str, msg: str, sel: str = sel) -> None:
             out.append(Problem(str(path), f"models.{sel}.{key}", msg,
@@ -354,24 +404,41 @@ def _check_catalog(path: Path, catalog: Catalog, pos: Positions) -> list[Problem
     return out
 
 
-def _check_settings(path: Path, s: Settings, pos: Positions) -> list[Problem]:
+def _check_settings(path: Path, s: Settings, pos: Positions, region_flag: bool = False) -> list[Problem]:
     out = []
 
     def bad(loc: tuple[Any, ...], msg: str) -> None:
         out.append(Problem(str(path), _dotted(loc), msg, *_position(pos, loc)))
 
-    if not ENVIRONMENT_RE.match(s.environment):
+    env_ok = bool(ENVIRONMENT_RE.match(s.environment))  # else the IAM names below only repeat it
+    if not env_ok:
         bad(("environment",), "must be 1-32 letters, digits, '-' or '_', starting with a letter or digit")
     if not REGION_RE.match(s.region):
-        bad(("region",), f"{s.region!r} is not an AWS region name like us-east-2")
+        if region_flag:
+            out.append(Problem("--region", "", f"{s.region!r} is not an AWS region name like us-east-2"))
+        else:
+            bad(("region",), f"{s.region!r} is not an AWS region name like us-east-2")
+    for key, value in s.tags.items():
+        if key.lower().startswith(("aws:", "esmctl:")):
+            bad(("tags", key), f"tag keys starting with {key.split(':')[0]}: are reserved "
+                f"({'by AWS' if key.lower().startswith('aws:') else 'esmctl sets them'}); rename the tag")
+        elif not 1 <= len(key) <= TAG_KEY_MAX or not TAG_RE.match(key):
+            bad(("tags", key), f"a tag key must be 1-{TAG_KEY_MAX} letters, digits, spaces and _.:/=+-@")
+        if len(value) > TAG_VALUE_MAX or not TAG_RE.match(value):
+            bad(("tags", key), f"a tag value must be at most {TAG_VALUE_MAX} letters, digits, spaces and _.:/=+-@")
+    if len(s.tags) > TAGS_MAX:
+        bad(("tags",), f"{len(s.tags)} tags; at most {TAGS_MAX} (AWS allows 50 and esmctl adds 2)")
     prefix_problem = naming.iam_name_problem(
         naming.role_name(s.iam_role_name_prefix, s.environment), naming.IAM_ROLE_MAX, "role name"
     )
-    if prefix_problem and s.execution_role_arn == "":
+    if prefix_problem and s.execution_role_arn == "" and env_ok:
         bad(("iam_role_name_prefix",), prefix_problem)
+    if "://" in s.state:  # remote state is not implemented: don't write a local folder named "s3:"
+        bad(("state",), f"remote state ({s.state.split('://')[0]}://) is not supported by this esmctl; "
+            "use a local path, or \"\" for state/<environment>.json")
     if s.execution_role_arn and not ROLE_ARN_RE.match(s.execution_role_arn):
         bad(("execution_role_arn",), "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME) or \"\"")
-    if s.enable_shared_service_account:
+    if s.enable_shared_service_account and env_ok:
         user = naming.shared_user_name(s.iam_role_name_prefix, s.environment, s.shared_service_account_name)
         key = "shared_service_account_name" if s.shared_service_account_name else "iam_role_name_prefix"
         why = naming.iam_name_problem(user, naming.IAM_USER_MAX, "user name") or naming.iam_name_problem(
@@ -382,8 +449,8 @@ def _check_settings(path: Path, s: Settings, pos: Positions) -> list[Problem]:
     for itype, price in s.prices.items():
         if not naming.INSTANCE_TYPE_RE.match(itype):
             bad(("prices", itype), f"{itype!r} is not an instance type like ml.g5.2xlarge")
-        elif price < 0:
-            bad(("prices", itype), "a price cannot be negative")
+        elif price < 0 or not math.isfinite(price):
+            bad(("prices", itype), f"a price must be a number of USD per hour, 0 or more (got {price})")
     return out
 
 
@@ -406,7 +473,7 @@ def _selections(data: dict[str, Any]) -> dict[str, Selection]:
 
 def _resolve(
     path: Path, selections: dict[str, Selection], region: str, catalog: Catalog, pos: Positions,
-    catalog_path: Path, check_regions: bool = True,
+    catalog_path: Path, check_regions: bool = True, region_flag: bool = False,
 ) -> tuple[dict[str, Deployment], list[Problem]]:
     out: list[Problem] = []
     deployments: dict[str, Deployment] = {}
@@ -435,8 +502,9 @@ def _resolve(
             bad("instance_type", f"{sel.instance_type!r} must look like ml.<family>.<size>, e.g. ml.g5.2xlarge")
         pkg_region = naming.arn_region(entry.model_package)
         if check_regions and pkg_region and pkg_region != region:
+            given = " (given with --region)" if region_flag else ""
             bad("selector", f"model package of {sel.selector!r} is in {pkg_region} but region is "
-                f"{region}; model package ARNs are regional: deploy in {pkg_region} or use the "
+                f"{region}{given}; model package ARNs are regional: deploy in {pkg_region} or use the "
                 f"package ARN for {region} in {catalog_path}")
         deployments[name] = Deployment(
             name=name, selector=sel.selector, sagemaker_model_name=entry.sagemaker_model_name,
@@ -450,6 +518,8 @@ def _resolve(
 def load_catalog(path: Path) -> Catalog:
     """Only the catalog (for `esmctl catalog` where there is no esmctl.yaml)."""
     data, positions, problems = _load_yaml(path, _read_text(path, "models.yaml"))
+    if not isinstance(data, dict):
+        raise ConfigError(problems + [Problem(str(path), "", "must be a mapping with a `models:` key")])
     try:
         catalog = Catalog.model_validate(data)
     except ValidationError as e:

@@ -124,6 +124,11 @@ def check_credentials(aws: Aws, *, now: dt.datetime | None = None,
                           CREDENTIALS_FIX)], None
         return [error("credentials", f"cannot check the credentials{source}: {e.message}", e.hint)], None
     who = f"account {ident.get('Account', '?')} as {ident.get('Arn', '?')}{source}"
+    if expiry is None:  # SSO and assumed-role credentials learn their expiry on first use
+        try:
+            expiry = aws.credential_expiry()[1]
+        except AwsError:
+            expiry = None
     if expiry is None:
         return [ok("credentials", who)], ident
     left = expiry - now
@@ -386,7 +391,12 @@ def check_state(path: Path) -> tuple[list[Finding], State | None]:
         else:
             n = len(state.deployments)
             out.append(ok("state", f"{path} is readable: serial {state.serial}, {n} deployment{'s' if n != 1 else ''}"))
-    holder = state_mod.read_lock(path)
+    try:
+        holder = state_mod.read_lock(path)
+    except OSError as e:  # e.g. the lock path is a directory
+        out.append(error("lock", f"the lock file {state_mod.lock_path(path)} cannot be read ({e.strerror or e})",
+                         f"If no esmctl run is active, remove it (`rm -r {state_mod.lock_path(path)}`)."))
+        return out, state
     if holder is not None:
         alive = holder.alive()
         if alive is False:
@@ -406,7 +416,11 @@ def check_state(path: Path) -> tuple[list[Finding], State | None]:
 
 def run_checks(cfg: Config, aws: Aws, *, state_path: Path | None = None, targets: Iterable[str] = (),
                cheap: bool = False, now: dt.datetime | None = None) -> list[Finding]:
-    """All checks in order (`cheap`: only credentials, region, subscription and quota)."""
+    """All checks in order (`cheap`: only credentials, region, subscription and quota).
+
+    The state at `state_path` tells the quota check what already runs; without it every selected
+    deployment counts as new.
+    """
     targets = list(targets)
     findings: list[Finding] = []
     state: State | None = None
@@ -441,8 +455,9 @@ def diagnose(ws: Workspace, *, now: dt.datetime | None = None) -> list[Finding]:
     try:
         cfg = config_mod.load(ws.config_path, region=ws.region_override, check_regions=False)
     except ConfigError as e:
-        shown = "; ".join(p.render() for p in e.problems[:3]) + ("; ..." if len(e.problems) > 3 else "")
-        return [error("configuration", f"{e.message} {shown}",
+        n = len(e.problems)
+        shown = "; ".join(p.render() for p in e.problems[:3]) + ("; ..." if n > 3 else "")
+        return [error("configuration", f"{n} problem{'s' if n != 1 else ''} in the configuration: {shown}",
                       "Fix the files; `esmctl validate` lists every problem with its file and line.")]
     n = len(cfg.deployments)
     findings = [ok("configuration", f"{cfg.path} and {cfg.catalog_path} are valid: {n} deployment"

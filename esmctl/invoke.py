@@ -28,6 +28,9 @@ DEFAULT_SEQUENCE = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYN
 ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "UnrecognizedClientException",
                           "InvalidClientTokenId", "InvalidSignatureException"})
 PREVIEW = 120  # characters of a bad answer quoted in the error
+# What ESM's sequence tokenizer reads: the amino-acid letters (with B, U, Z, O, X) and its special
+# tokens: "_" mask, "|" chain break, "-" and "." gaps.
+SEQUENCE_ALPHABET = frozenset("ACDEFGHIKLMNPQRSTVWYBUZOX_|-.")
 
 
 def envelope(forge_model: str, sequence: str) -> dict[str, Any]:
@@ -146,10 +149,17 @@ def _invoke_error(e: AwsError, deployment: str, endpoint_name: str, as_shared_us
 
 
 def check_sequence(sequence: str) -> str:
-    """The sequence to send: whitespace removed, upper case; InvokeFailed when empty."""
+    """The sequence to send: whitespace removed, upper case; InvokeFailed when empty or when it
+    holds anything but amino-acid letters and ESM's special tokens."""
     cleaned = "".join(sequence.split()).upper()
+    hint = ("Pass one-letter amino-acid codes (ACDEFGHIKLMNPQRSTVWY; X for unknown, _ to mask a position), "
+            "e.g. --sequence MKTAYIAK.")
     if not cleaned:
-        raise InvokeFailed("The sequence is empty.", hint="Pass amino-acid letters, e.g. --sequence MKTAYIAK.")
+        raise InvokeFailed("The sequence is empty.", hint=hint)
+    bad = sorted({c for c in cleaned if c not in SEQUENCE_ALPHABET})
+    if bad:
+        raise InvokeFailed(f"The sequence holds characters that are not amino-acid letters: {''.join(bad)!r}.",
+                           hint=hint)
     return cleaned
 
 

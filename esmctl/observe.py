@@ -160,6 +160,8 @@ def _to_describe(endpoints: dict[str, ObservedEndpoint], state: State | None) ->
             continue
         seen = endpoints[ep.name.lower()]
         current = dep.endpoint_config.name if dep.endpoint_config else ""
-        if seen.status == "Failed" or seen.status in BUSY or ep.config_name.lower() != current.lower():
+        # A Creating endpoint runs the config it was created with (recorded): nothing to learn.
+        if seen.status == "Failed" or (seen.status in BUSY and seen.status != "Creating") \
+                or ep.config_name.lower() != current.lower():
             out.append(ep.name)
     return out

@@ -15,8 +15,14 @@ from esmctl.observe import Observed
 from esmctl.state import RoleRecord, State, utcnow
 
 
-def check_identity(state: State, observed: Observed) -> None:
-    """Refuse to act on another account or region than the state was made in."""
+def check_identity(state: State, observed: Observed, environment: str | None = None) -> None:
+    """Refuse to act on another account, region or environment than the state was made for."""
+    if environment is not None and state.environment != environment:
+        raise StateError(
+            f"The state file is for environment {state.environment!r}, but esmctl.yaml says "
+            f"{environment!r}; nothing was changed.",
+            hint="Point `state:` at this environment's state (or leave it empty for "
+            f"state/{environment}.json), or set `environment: {state.environment}`.")
     if state.account_id and observed.account_id and state.account_id != observed.account_id:
         raise StateError(
             f"The state was made in AWS account {state.account_id}, but the credentials are for "
@@ -57,6 +63,9 @@ def reconcile(state: State, observed: Observed, environment: str, now: dt.dateti
     drift += _reconcile_shared(state, observed, environment)
 
     for name, dep in state.deployments.items():
+        # A retired model/config already gone from AWS (a run died right after deleting it) is done.
+        dep.retired = [r for r in dep.retired
+                       if (observed.has_model if r.kind == "model" else observed.has_config)(r.name)]
         for rec, has, what in ((dep.model, observed.has_model, "model"),
                                (dep.endpoint_config, observed.has_config, "endpoint config")):
             if rec is None:

@@ -208,8 +208,12 @@ def write(path: Path, state: State) -> None:
     state.esmctl_version = __version__
     data = state.model_dump_json(indent=2, exclude_none=False).encode() + b"\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        _atomic_write(backup_path(path), path.read_bytes())
+    if path.exists():  # the backup is the previous file itself (a hard link), not a copy
+        link = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.bak")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(link)
+        os.link(path, link)
+        os.replace(link, backup_path(path))
     _atomic_write(path, data)
 
 
@@ -286,7 +290,10 @@ def read_lock(path: Path) -> LockInfo | None:
         return LockInfo.model_validate_json(lp.read_bytes())
     except FileNotFoundError:
         return None
-    except (ValidationError, ValueError):
+    except IsADirectoryError:
+        raise StateError(f"The lock path {lp} is a directory, not a lock file.",
+                         hint=f"Remove it (`rmdir {lp}`) if no esmctl run is using it.") from None
+    except (ValidationError, ValueError, OSError):
         return LockInfo(pid=0, host="?", command="? (unreadable lock file)", since="?")
 
 
@@ -339,7 +346,7 @@ def locked(path: Path, command: str, on_stale: Callable[[LockInfo], None] | None
 def _read_bytes(p: Path) -> bytes | None:
     try:
         return p.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         return None
 
 

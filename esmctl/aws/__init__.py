@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -44,6 +45,9 @@ class Aws:
 
     def __init__(self, *, region: str, profile: str | None = None, endpoint_url: str | None = None,
                  session: Any = None) -> None:
+        if endpoint_url is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", endpoint_url):
+            raise AwsError(f"--endpoint-url {endpoint_url!r} is not a URL.",
+                           hint="Use e.g. --endpoint-url http://127.0.0.1:5005 (or unset AWS_ENDPOINT_URL).")
         try:
             self.session = session or boto3.Session(profile_name=profile, region_name=region)
         except BotoCoreError as e:
@@ -101,9 +105,9 @@ class Aws:
         try:
             creds = self.session.get_credentials()
         except BotoCoreError as e:
-            raise translate(e, "credentials") from None
+            raise translate(e, "boto3's credential chain") from None
         if creds is None:
-            raise translate(NoCredentialsError(), "credentials")
+            raise translate(NoCredentialsError(), "boto3's credential chain")
         # RefreshableCredentials (SSO, assumed roles, AWS_CREDENTIAL_EXPIRATION) keep the expiry
         # only in this attribute; plain keys have none.
         expiry = getattr(creds, "_expiry_time", None)

@@ -87,6 +87,10 @@ def _register() -> None:
 _register()
 
 
+GLOBAL_WITH_VALUE = ("-c", "--config", "--profile", "--region", "--endpoint-url")
+GLOBAL_OPTIONS = (*GLOBAL_WITH_VALUE, "-v", "--verbose", "--no-color", "--version")
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; every expected failure is handled here."""
     args = sys.argv[1:] if argv is None else argv
@@ -123,6 +127,11 @@ def run(argv: list[str] | None = None) -> int:
             show()
         else:
             ui().error(str(e))
+        option, ctx = getattr(e, "option_name", None), getattr(e, "ctx", None)
+        if option in GLOBAL_OPTIONS and ctx is not None and ctx.parent is not None:
+            given = f"{option} …" if option in GLOBAL_WITH_VALUE else option
+            where = " ".join(ctx.command_path.split()[1:])
+            ui().info(f"{option} is a global option: it goes before the command name (esmctl {given} {where} …).")
         return int(getattr(e, "exit_code", 2))
     except KeyboardInterrupt:
         ui().error("Interrupted.")

@@ -7,20 +7,23 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from esmctl.cli import app, g
 from esmctl.errors import ChecksFailed, InvokeFailed
-from esmctl.ui import UI, escape
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # rich (through esmctl.ui) is imported on first use: `--help` stays fast
+    from rich.console import Console
+
     from esmctl.doctor import Finding
     from esmctl.invoke import InvokeResult
+    from esmctl.ui import UI
 
 MARK = {"ok": ("green", "✓"), "warning": ("yellow", "!"), "error": ("red", "✗")}
 
 
 def render_findings(con: Console, findings: Iterable[Finding]) -> None:
+    from esmctl.ui import escape
+
     for f in findings:
         color, mark = MARK[f.level]
         con.print(f"[{color}]{mark} {f.level:<7}[/] [bold]{escape(f.name)}[/]: {escape(f.message)}")
@@ -109,6 +112,8 @@ def invoke(
 
 def smoke_test(ui: UI, ws: Any, result: Any) -> None:
     """`deploy --smoke`: invoke every endpoint this run created or updated; InvokeFailed if one fails."""
+    from esmctl.ui import escape
+
     names = sorted({a.deployment for a in result.plan.actions
                     if a.kind in ("create_endpoint", "update_endpoint", "replace_endpoint")})
     if result.outcome is None or not names:

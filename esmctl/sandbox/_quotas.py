@@ -13,8 +13,7 @@ An instance type in neither list has no quota at all: NoSuchResourceException, a
 type it does not offer, so "unknown quota" can be tested with, say, `ml.sandbox.xlarge`.
 
 QuotaCodes are "L-" + 8 hex digits of a hash of the quota's name: stable, but opaque like AWS's
-(esmctl looks quotas up by name). The sandbox's CreateEndpoint enforces `control.quota_instances`
-only; DEFAULT_QUOTA is what these APIs show, not a limit the sandbox enforces.
+(esmctl looks quotas up by name).
 Imported only by `patching.apply_patches()`.
 """
 
@@ -33,7 +32,10 @@ from .patching import original, replace
 
 SERVICE_CODE = "sagemaker"
 SERVICE_NAME = "Amazon SageMaker"
-DEFAULT_QUOTA = 4  # instances per type, what the default-quota listing shows
+# Instances per type in the default-quota listing. The sandbox limits nothing it is not told to
+# (CreateEndpoint enforces `control.quota_instances` only), so the default is one no demo, test or
+# benchmark reaches; set `control.quota_instances` for a real-looking limit.
+DEFAULT_QUOTA = 1000
 USAGES = ("endpoint usage", "training job usage", "processing job usage")
 _FAMILIES = {
     "ml.t3": ("medium", "large", "xlarge", "2xlarge"),

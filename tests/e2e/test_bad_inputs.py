@@ -8,6 +8,7 @@ file or flag and the fix, no traceback, and nothing changed — in AWS, in the s
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import subprocess
 import sys
@@ -36,7 +37,7 @@ class Case:
     expect_code: int
     expect: list[str]
     args: list[str] = field(default_factory=lambda: ["validate"])
-    files: dict[str, str] | None = None  # None: the basic example and the catalog
+    files: dict[str, str | bytes] | None = None  # None: the basic example and the catalog
     setup: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     timeout: float = 30
@@ -77,15 +78,18 @@ def test_corpus_is_big_enough() -> None:
 
 
 def content(value: str) -> str:
-    """A file's text: literal, or `<catalog>` / `<example:NAME>` for a shipped file."""
+    """A file's text: literal, or a placeholder (see the README)."""
     if value == "<catalog>":
         return (EXAMPLES / "models.yaml").read_text()
     if value.startswith("<example:") and value.endswith(">"):
         return (EXAMPLES / f"{value[len('<example:'):-1]}.yaml").read_text()
+    if value.startswith("<nested:") and value.endswith(">"):
+        depth = int(value[len("<nested:"):-1])
+        return "selected_models: {}\ntags: " + "[" * depth + "]" * depth + "\n"
     return value
 
 
-def write_files(folder: Path, files: dict[str, str] | None) -> None:
+def write_files(folder: Path, files: dict[str, str | bytes] | None) -> None:
     if files is None:
         files = {"esmctl.yaml": "<example:basic>", "models.yaml": "<catalog>"}
     for rel, value in files.items():
@@ -94,23 +98,39 @@ def write_files(folder: Path, files: dict[str, str] | None) -> None:
             target.mkdir(parents=True, exist_ok=True)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content(value or ""), encoding="utf-8")
+        if isinstance(value, bytes):  # !!binary in the case file: exactly these bytes
+            target.write_bytes(value)
+        else:
+            target.write_text(content(value or ""), encoding="utf-8")
 
 
 def snapshot_folder(folder: Path) -> dict[str, Any]:
-    """Every path under the folder with its bytes (files) and mode; the lock must be gone too."""
+    """Every file under the folder with its bytes and mode, and every directory."""
     out: dict[str, Any] = {}
     for p in sorted(folder.rglob("*")):
-        st = p.lstat()
-        out[str(p.relative_to(folder))] = (p.read_bytes() if p.is_file() else "dir", oct(st.st_mode))
+        out[str(p.relative_to(folder))] = (p.read_bytes(), oct(p.lstat().st_mode)) if p.is_file() else "dir"
     return out
+
+
+def folder_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What changed; a new empty directory (where a lock would have gone) is no change."""
+    changed = [f"{k}: {'removed' if k not in after else 'changed'}" for k in before if before[k] != after.get(k)]
+    new = [k for k in after if k not in before]
+    return changed + [f"{k}: created" for k in new
+                      if after[k] != "dir" or any(o.startswith(k + "/") for o in new)]
 
 
 # --- AWS ----------------------------------------------------------------------------------------
 
 
+@functools.cache
+def client(url: str, service: str) -> Any:
+    return Env(Path("/"), url).client(service)  # one per server and service: making one is slow
+
+
 def snapshot_aws(cli: Env) -> dict[str, list[str]]:
-    sm, iam = cli.client("sagemaker"), cli.client("iam")
+    """The names of everything esmctl can create (all empty in a fresh sandbox)."""
+    sm, iam = client(cli.url, "sagemaker"), client(cli.url, "iam")
     return {
         "models": sorted(m["ModelName"] for m in sm.list_models()["Models"]),
         "endpoint_configs": sorted(c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]),
@@ -118,8 +138,8 @@ def snapshot_aws(cli: Env) -> dict[str, list[str]]:
         "roles": sorted(r["RoleName"] for r in iam.list_roles()["Roles"]),
         "users": sorted(u["UserName"] for u in iam.list_users()["Users"]),
         "policies": sorted(p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]),
-        "secrets": sorted(s["Name"] for s in cli.client("secretsmanager").list_secrets()["SecretList"]),
-        "schedules": sorted(s["Name"] for s in cli.client("scheduler").list_schedules()["Schedules"]),
+        "secrets": sorted(s["Name"] for s in client(cli.url, "secretsmanager").list_secrets()["SecretList"]),
+        "schedules": sorted(s["Name"] for s in client(cli.url, "scheduler").list_schedules()["Schedules"]),
     }
 
 
@@ -156,7 +176,7 @@ def prepare(cli: Env, case: Case) -> bool:
     """Write the case's folder and run its setups; True when file permissions must be honoured."""
     if "deployed" in case.setup:  # a real deployment first: the bad command must leave it alone
         cli.example("basic")
-        r = cli.run("deploy", "--yes")
+        r = cli.run("deploy", "--yes", "--skip-checks")
         assert r.code == 0, r.text
     write_files(cli.folder, case.files)
     honour = False
@@ -180,17 +200,24 @@ def prepare(cli: Env, case: Case) -> bool:
 def test_bad_input(cli: Env, path: Path) -> None:
     case = load_case(path)
     honour = prepare(cli, case)
-    aws_before, folder_before = snapshot_aws(cli), snapshot_folder(cli.folder)
+    deployed = "deployed" in case.setup
+    aws_before = snapshot_aws(cli) if deployed else None  # else: nothing, in a fresh sandbox
+    folder_before = snapshot_folder(cli.folder)
 
     r = run(cli, case, honour_permissions=honour)
 
     report = f"{case.what}\n$ esmctl {' '.join(case.args)}  -> exit {r.code}\n--- stdout\n{r.out}--- stderr\n{r.err}"
     assert "Traceback" not in r.text, report
+    assert "Internal error" not in r.err, report  # esmctl's own words for a bug
+    assert r.out == "", f"a refusal has no result: stdout must stay empty\n{report}"
     assert r.code == case.expect_code, report
     for s in case.expect:
         assert s in r.err, f"expected {s!r} in stderr\n{report}"
     assert len(r.err.splitlines()) <= MAX_STDERR_LINES, report
-    assert snapshot_aws(cli) == aws_before, f"AWS changed\n{report}"
-    if "deployed" not in case.setup:
-        assert not any(snapshot_aws(cli).values()), report
-    assert snapshot_folder(cli.folder) == folder_before, f"the folder (state, config) changed\n{report}"
+    aws_after = snapshot_aws(cli)
+    if deployed:
+        assert aws_after == aws_before, f"AWS changed\n{report}"
+    else:
+        assert not any(aws_after.values()), f"AWS changed: {aws_after}\n{report}"
+    changes = folder_changes(folder_before, snapshot_folder(cli.folder))
+    assert not changes, f"the folder changed (state, config): {changes}\n{report}"

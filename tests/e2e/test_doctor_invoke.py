@@ -277,7 +277,8 @@ def queue_answer(cli: Env, body: str, content_type: str) -> None:
 # --- deploy --smoke ---------------------------------------------------------------------------------
 
 
-def test_deploy_smoke_tests_what_it_created_and_fails_on_a_bad_answer(cli: Env, captured_bodies: list[bytes]) -> None:
+def test_deploy_smoke_tests_what_it_created_and_fails_on_a_bad_answer(cli: Env, sandbox: Any,
+                                                                     captured_bodies: list[bytes]) -> None:
     cli.example("basic")
     r = cli.run("deploy", "--yes", "--smoke")
     assert r.code == 0, r.text
@@ -286,6 +287,7 @@ def test_deploy_smoke_tests_what_it_created_and_fails_on_a_bad_answer(cli: Env, 
     # Only what a run created or updated is tested: add a deployment, and break the next answer.
     path = cli.folder / "esmctl.yaml"
     path.write_text(path.read_text() + "  second:\n    selector: ESMC-300M\n")
+    sandbox.quota_instances["ml.g5.2xlarge"] = 2  # the pre-deploy check counts the running one once: 1 + 1
     queue_answer(cli, "<html>502 Bad Gateway</html>", "text/html")
     r = cli.run("deploy", "--yes", "--smoke")
     assert r.code == 1 and "Traceback" not in r.text

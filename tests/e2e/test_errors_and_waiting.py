@@ -58,7 +58,7 @@ def test_no_credentials(cli: Env) -> None:
 
 def test_timeout_saves_state_and_next_deploy_resumes(cli: Env, sandbox: Any) -> None:
     cli.example("basic")
-    sandbox.creating_seconds = 3
+    sandbox.creating_seconds = 5  # still Creating after this deploy, a plan, and the next deploy's checks
     r = cli.run("deploy", "--yes", "--timeout", "1")
     assert r.code == 1
     assert "still Creating" in r.err and "run `esmctl deploy` again" in r.err
@@ -96,7 +96,7 @@ def test_ctrl_c_while_waiting_exits_130_and_names_what_is_creating(cli: Env, san
 
 def test_no_wait_then_status(cli: Env, sandbox: Any) -> None:
     cli.example("basic")
-    sandbox.creating_seconds = 2
+    sandbox.creating_seconds = 60  # still Creating when status looks
     r = cli.run("deploy", "--yes", "--no-wait")
     assert r.code == 0, r.text
     s = json.loads(cli.run("status", "--json").out)

@@ -41,14 +41,14 @@ def tagged(cli: Env) -> dict[str, list[str]]:
 
 
 def recorded(cli: Env) -> dict[str, list[str]]:
-    """The same sets, as the state file lists them."""
+    """The same sets, as the state file lists them (what it records as existing)."""
     doc = json.loads(cli.state_file.read_text())
     out: dict[str, list[str]] = {"model": [], "endpoint_config": [], "endpoint": [], "role": []}
-    if doc.get("role"):
+    if doc.get("role") and doc["role"]["created"]:
         out["role"].append(doc["role"]["name"])
     for dep in doc["deployments"].values():
         for kind in ("model", "endpoint_config", "endpoint"):
-            if dep.get(kind):
+            if dep.get(kind) and dep[kind]["created"]:
                 out[kind].append(dep[kind]["name"])
         for r in dep["retired"]:
             out[r["kind"]].append(r["name"])

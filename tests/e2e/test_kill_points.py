@@ -1,0 +1,160 @@
+"""Kill at every step: SIGKILL the esmctl process right before or right after its k-th mutating
+AWS call, for every k, then check that a plain rerun converges (nothing lost, nothing twice).
+
+Marked `kill` (CI runs it; `pytest -m "not kill"` skips it locally). The number of kill points
+tried is printed and recorded in docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from esmctl.cli import run as esmctl_run
+from esmctl.sandbox.faults import FaultError, RequestInfo
+from tests.e2e.conftest import Env
+from tests.e2e.test_lifecycle import recorded, tagged
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kill]
+
+
+@contextlib.contextmanager
+def inside(cli: Env) -> Iterator[None]:
+    """Run esmctl in this process (fast) with the subprocess's environment and folder."""
+    saved_env, saved_cwd, env = dict(os.environ), os.getcwd(), cli.env()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cli.folder)
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+
+
+def esmctl(cli: Env, *args: str) -> int:
+    with inside(cli):
+        return esmctl_run(list(args))
+
+
+def shared_multi(cli: Env) -> None:
+    cli.example("basic_shared_user")
+    path = cli.folder / "esmctl.yaml"
+    path.write_text(path.read_text() + "  performance_model:\n    selector: ESMC-300M\n")
+
+
+def deployed(cli: Env) -> None:
+    shared_multi(cli)
+    assert esmctl(cli, "deploy", "--yes") == 0
+
+
+def stopped(cli: Env) -> None:
+    deployed(cli)
+    assert esmctl(cli, "stop", "--all", "--yes") == 0
+
+
+def changed_type(cli: Env) -> None:
+    deployed(cli)
+    path = cli.folder / "esmctl.yaml"
+    path.write_text(path.read_text().replace("instance_type: ml.g5.2xlarge", "instance_type: ml.g5.4xlarge"))
+
+
+SCENARIOS: dict[str, tuple[Callable[[Env], None], list[str]]] = {
+    "deploy": (shared_multi, ["deploy", "--yes"]),
+    "destroy": (deployed, ["destroy", "--yes"]),
+    "stop": (deployed, ["stop", "--all", "--yes"]),
+    "start": (stopped, ["start", "--all"]),
+    "rotate": (deployed, ["creds", "rotate", "--yes"]),
+    "update": (changed_type, ["deploy", "--yes"]),
+}
+
+
+def converged(cli: Env, scenario: str) -> None:
+    state = json.loads(cli.state_file.read_text())
+    assert tagged(cli) == recorded(cli)
+    iam, sm = cli.client("iam"), cli.client("sagemaker")
+    users = [u["UserName"] for u in iam.list_users()["Users"]]
+    secrets = cli.client("secretsmanager").list_secrets()["SecretList"]
+    if scenario == "destroy":
+        assert users == [] and secrets == [] and iam.list_policies(Scope="Local")["Policies"] == []
+        assert state["deployments"] == {} and state["role"] is None
+        return
+    assert users == ["esm-shared-invoke-dev"] and len(secrets) == 1
+    keys = iam.list_access_keys(UserName="esm-shared-invoke-dev")["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in keys] == [state["shared_account"]["access_key_id"]]
+    for name, d in state["deployments"].items():
+        live = {e["EndpointName"]: e["EndpointStatus"] for e in sm.list_endpoints(MaxResults=100)["Endpoints"]}
+        if d["desired"] == "running":
+            assert live.get(d["endpoint"]["name"]) == "InService", name
+        else:
+            assert d["endpoint"]["name"] not in live, name
+    assert esmctl(cli, "plan", "--detailed-exitcode") == 0
+
+
+def fresh(cli: Env, sandbox: Any) -> None:
+    requests.post(f"{cli.url}/moto-api/reset", timeout=10)
+    sandbox.request_hook = None
+    sandbox.creating_seconds = sandbox.updating_seconds = 0.05
+    for f in cli.folder.iterdir():
+        if f.is_dir():
+            for g in f.iterdir():
+                g.unlink()
+            f.rmdir()
+        else:
+            f.unlink()
+
+
+def count_mutating(cli: Env, sandbox: Any, setup: Callable[[Env], None], args: list[str]) -> int:
+    fresh(cli, sandbox)
+    setup(cli)
+    calls: list[str] = []
+    sandbox.request_hook = lambda r: calls.append(r.operation) if r.from_esmctl and r.mutating else None
+    r = cli.run(*args)
+    sandbox.request_hook = None
+    assert r.code == 0, r.text
+    return len(calls)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_kill_at_every_mutating_call_converges(cli: Env, sandbox: Any, scenario: str, when: str) -> None:
+    setup, args = SCENARIOS[scenario]
+    total = count_mutating(cli, sandbox, setup, args)
+    assert total > 0
+    tried = 0
+    for k in range(1, total + 1):
+        fresh(cli, sandbox)
+        setup(cli)
+        seen = [0]
+        proc_box: list[Any] = []
+
+        def hook(req: RequestInfo, k: int = k, seen: list[int] = seen, proc_box: list[Any] = proc_box) -> Any:
+            if not (req.from_esmctl and req.mutating):
+                return None
+            seen[0] += 1
+            if seen[0] != k or not proc_box:
+                return None
+            kill = lambda: os.kill(proc_box[0].pid, signal.SIGKILL)  # noqa: E731
+            if when == "before":
+                kill()
+                return FaultError(500, "InternalFailure", "the client was killed")
+            return kill
+
+        sandbox.request_hook = hook
+        proc = cli.popen(*args)
+        proc_box.append(proc)
+        proc.communicate(timeout=120)
+        sandbox.request_hook = None
+        assert proc.returncode == -signal.SIGKILL, f"{scenario}: k={k} {when}: not killed"
+        assert esmctl(cli, *args) == 0, f"{scenario}: rerun after a kill {when} call {k} failed"
+        converged(cli, scenario)
+        tried += 1
+    print(f"\nKILL POINTS {scenario} ({when} the call): {total} mutating calls, {tried} kills, all converged")
