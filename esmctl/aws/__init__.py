@@ -36,6 +36,29 @@ TRUST_POLICY = {
 }
 
 
+_LOADER: Any = None
+_LOADER_LOCK = threading.Lock()
+
+
+def _botocore_session() -> Any:
+    """A new botocore session that shares one data loader with the others of this process.
+
+    Parsing botocore's service models (SageMaker's is several MB of JSON) is most of what creating a
+    client costs; sessions made later in the same process (a notebook, the tests) reuse the parse.
+    Credentials and configuration are still resolved per session.
+    """
+    import botocore.session
+
+    global _LOADER
+    bs = botocore.session.get_session()
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = bs.get_component("data_loader")
+        else:
+            bs.register_component("data_loader", _LOADER)
+    return bs
+
+
 def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
@@ -49,7 +72,8 @@ class Aws:
             raise AwsError(f"--endpoint-url {endpoint_url!r} is not a URL.",
                            hint="Use e.g. --endpoint-url http://127.0.0.1:5005 (or unset AWS_ENDPOINT_URL).")
         try:
-            self.session = session or boto3.Session(profile_name=profile, region_name=region)
+            self.session = session or boto3.Session(botocore_session=_botocore_session(), profile_name=profile,
+                                                    region_name=region)
         except BotoCoreError as e:
             raise translate(e, "session") from None
         self.region = region
@@ -74,8 +98,11 @@ class Aws:
                 cfg = BotoConfig(retries={"mode": "adaptive", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
                                  connect_timeout=10, read_timeout=60, max_pool_connections=64,
                                  user_agent_extra=f"esmctl/{__version__}")
-                c = self.session.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
-                                        config=cfg)
+                try:
+                    c = self.session.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
+                                            config=cfg)
+                except BotoCoreError as e:  # e.g. a --profile that is not configured
+                    raise translate(e, f"{service} client") from None
                 for hook in self._hooks:
                     c.meta.events.register("before-send", hook)
                 self._clients[service] = c
@@ -91,7 +118,7 @@ class Aws:
     def with_credentials(self, access_key_id: str, secret_access_key: str) -> Aws:
         """Another Aws for the same region and endpoint, signing with these keys (no profile)."""
         session = boto3.Session(aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
-                                region_name=self.region)
+                                region_name=self.region, botocore_session=_botocore_session())
         return Aws(region=self.region, endpoint_url=self.endpoint_url, session=session)
 
     def account_id(self) -> str:

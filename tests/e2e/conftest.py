@@ -42,8 +42,8 @@ def sandbox(sandbox_server: Any) -> Iterator[Any]:
 
     requests.post(f"{sandbox_server.url}/moto-api/reset", timeout=10)
     sb.control.reset()
-    sb.control.creating_seconds = 0.3
-    sb.control.updating_seconds = 0.3
+    sb.control.creating_seconds = 0.2
+    sb.control.updating_seconds = 0.2
     yield sb.control
     sb.control.reset()
 
@@ -70,7 +70,7 @@ class Env:
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
             "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": self.url,
             "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-            "ESMCTL_POLL_INTERVAL": "0.1", "NO_COLOR": "1", "COLUMNS": "200",
+            "ESMCTL_POLL_INTERVAL": "0.05", "NO_COLOR": "1", "COLUMNS": "200",
         })
         return env
 
