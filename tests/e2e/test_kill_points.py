@@ -125,7 +125,8 @@ def count_mutating(cli: Env, sandbox: Any, setup: Callable[[Env], None], args: l
 
 @pytest.mark.parametrize("when", ["before", "after"])
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_kill_at_every_mutating_call_converges(cli: Env, sandbox: Any, scenario: str, when: str) -> None:
+def test_kill_at_every_mutating_call_converges(cli: Env, sandbox: Any, scenario: str, when: str,
+                                              record_property: Callable[[str, object], None]) -> None:
     setup, args = SCENARIOS[scenario]
     total = count_mutating(cli, sandbox, setup, args)
     assert total > 0
@@ -157,4 +158,5 @@ def test_kill_at_every_mutating_call_converges(cli: Env, sandbox: Any, scenario:
         assert esmctl(cli, *args) == 0, f"{scenario}: rerun after a kill {when} call {k} failed"
         converged(cli, scenario)
         tried += 1
+    record_property("kill_points", tried)  # summed in the terminal summary (tests/conftest.py)
     print(f"\nKILL POINTS {scenario} ({when} the call): {total} mutating calls, {tried} kills, all converged")
