@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import typer
@@ -35,19 +34,15 @@ def sandbox(
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     sb.control.creating_seconds = creating_seconds
     sb.control.updating_seconds = creating_seconds
-    server = sb.start_server(port=port)
-    for k, v in {**SANDBOX_ENV, "AWS_ENDPOINT_URL": server.url}.items():
-        ui.print(f"export {k}={v}")
-    ui.info(f"Sandbox listening on {server.url} (fake credentials; nothing leaves this machine). "
-            "Ctrl-C stops it.")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        ui.info("Sandbox stopped.")
+
+    def ready(server: sb.SandboxServer) -> None:
+        for k, v in {**SANDBOX_ENV, "AWS_ENDPOINT_URL": server.url}.items():
+            ui.print(f"export {k}={v}")
+        ui.info(f"Sandbox listening on {server.url} (fake credentials; nothing leaves this machine). "
+                "Ctrl-C stops it.")
+
+    sb.serve_forever(port, on_ready=ready)
+    ui.info("Sandbox stopped.")
 
 
 @app.command()

@@ -97,6 +97,13 @@ class Env:
         return self.folder / "state" / "dev.json"
 
 
+def deploy(cli: Env, *extra: str) -> Result:
+    """`esmctl deploy --yes` that must succeed."""
+    r = cli.run("deploy", "--yes", *extra)
+    assert r.code == 0, r.text
+    return r
+
+
 @pytest.fixture
 def cli(sandbox: Any, sandbox_server: Any, tmp_path: Path) -> Env:
     return Env(tmp_path, sandbox_server.url)

@@ -11,15 +11,9 @@ import pytest
 
 from esmctl.api import Workspace
 from esmctl.ui import UI
-from tests.e2e.conftest import Env
+from tests.e2e.conftest import Env, deploy
 
 pytestmark = pytest.mark.e2e
-
-
-def deploy(cli: Env, *extra: str) -> str:
-    r = cli.run("deploy", "--yes", *extra)
-    assert r.code == 0, r.text
-    return r.text
 
 
 def dep_state(cli: Env, name: str = "prototype_model") -> dict[str, Any]:
@@ -68,7 +62,7 @@ def test_config_change_while_stopped_only_replaces_the_config(cli: Env) -> None:
     assert cli.run("stop", "--all", "--yes").code == 0
     path = cli.folder / "esmctl.yaml"
     path.write_text(path.read_text().replace("ml.g5.2xlarge", "ml.g5.4xlarge"))
-    text = deploy(cli)
+    text = deploy(cli).text
     assert "+ prototype_model: endpoint config" in text and "+ prototype_model: endpoint Endpoint-" not in text
     sm = cli.client("sagemaker")
     assert sm.list_endpoints()["Endpoints"] == []

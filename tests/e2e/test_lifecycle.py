@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Env
+from tests.e2e.conftest import Env, deploy
 
 pytestmark = pytest.mark.e2e
 
@@ -53,12 +53,6 @@ def recorded(cli: Env) -> dict[str, list[str]]:
         for r in dep["retired"]:
             out[r["kind"]].append(r["name"])
     return {k: sorted(v) for k, v in out.items()}
-
-
-def deploy(cli: Env, *extra: str) -> Any:
-    r = cli.run("deploy", "--yes", *extra)
-    assert r.code == 0, r.text
-    return r
 
 
 def test_multi_model_deploy_exact_names_properties_and_outputs(cli: Env) -> None:

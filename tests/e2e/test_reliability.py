@@ -15,16 +15,10 @@ from typing import Any
 import pytest
 
 from esmctl.sandbox.faults import RESET, FaultError, RequestInfo
-from tests.e2e.conftest import Env
+from tests.e2e.conftest import Env, deploy
 from tests.e2e.test_lifecycle import recorded, tagged
 
 pytestmark = pytest.mark.e2e
-
-
-def deploy(cli: Env, *extra: str) -> str:
-    r = cli.run("deploy", "--yes", *extra)
-    assert r.code == 0, r.text
-    return r.text
 
 
 def dep(cli: Env, name: str = "prototype_model") -> dict[str, Any]:

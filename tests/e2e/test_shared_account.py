@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import Env
+from tests.e2e.conftest import Env, deploy
 
 pytestmark = pytest.mark.e2e
 
@@ -19,11 +19,6 @@ def enable_shared(cli: Env, store: str = "secretsmanager") -> None:
     if store != "secretsmanager":
         path = cli.folder / "esmctl.yaml"
         path.write_text(path.read_text().replace("secret_store: secretsmanager", f"secret_store: {store}"))
-
-
-def deploy(cli: Env) -> None:
-    r = cli.run("deploy", "--yes")
-    assert r.code == 0, r.text
 
 
 def secret_of(cli: Env) -> dict[str, str]:
