@@ -447,8 +447,13 @@ class Scheduler(_Service):
 
 
 class Sts(_Service):
+    _identity: dict[str, Any] | None = None
+
     def caller_identity(self) -> dict[str, Any]:
-        return self.call("GetCallerIdentity")
+        """Who these credentials are; asked once per Aws object (it cannot change within a run)."""
+        if self._identity is None:
+            self._identity = self.call("GetCallerIdentity")
+        return self._identity
 
 
 class SecretsManager(_Service):
