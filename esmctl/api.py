@@ -147,22 +147,20 @@ class Workspace:
             if show_plan:
                 show_plan(the_plan, drift)
             store = Store(self.state_path, state)
+            outcome: Outcome | None = None
             if not the_plan.actions and not the_plan.wait_for:
                 if state.model_dump() != before and (state.deployments or state.role):
                     store.save()  # keep what the refresh learned
-                if ttl:
-                    self._set_timers(store, list(targets) or list(cfg.deployments),
-                                     state_mod.utcnow() + dt.timedelta(seconds=ttl))
-                return DeployResult(the_plan, None, drift)
-            if not the_plan.empty:
-                verb = "destroy these resources" if destroy else "apply this plan"
-                self.ui.confirm(question or f"Do you want to {verb}?", yes=yes)
-            waiter = Waiter(self.aws.sagemaker, timeout=timeout)
-            ex = Executor(aws=self.aws, store=store, config=cfg, ui=self.ui, waiter=waiter,
-                          parallelism=parallelism or DEFAULT_PARALLELISM, wait=wait)
-            store.save()
-            outcome = ex.run(the_plan)
-            if ttl and not outcome.failures:
+            else:
+                if not the_plan.empty:
+                    verb = "destroy these resources" if destroy else "apply this plan"
+                    self.ui.confirm(question or f"Do you want to {verb}?", yes=yes)
+                waiter = Waiter(self.aws.sagemaker, timeout=timeout)
+                ex = Executor(aws=self.aws, store=store, config=cfg, ui=self.ui, waiter=waiter,
+                              parallelism=parallelism or DEFAULT_PARALLELISM, wait=wait)
+                store.save()
+                outcome = ex.run(the_plan)
+            if ttl and (outcome is None or not outcome.failures):
                 self._set_timers(store, list(targets) or list(cfg.deployments),
                                  state_mod.utcnow() + dt.timedelta(seconds=ttl))
             return DeployResult(the_plan, outcome, drift)
