@@ -479,7 +479,7 @@ class Executor:
                 status = w.seen.status if w.seen else ("deleted" if w.target == "gone" and w.done else "?")
                 elapsed = now - w.started
                 left = None if w.eta is None or w.done else max(0.0, w.eta - elapsed)
-                eta = "" if w.done else (f"ETA ~{fmt_duration(left)}" if left else "ETA any moment")
+                eta = "" if w.done else (f"~{fmt_duration(left)} left" if left else "any moment")
                 out.append([w.deployment, w.endpoint, status, fmt_duration(elapsed), eta])
             return out
 

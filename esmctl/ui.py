@@ -21,12 +21,13 @@ from esmctl.errors import Refused
 
 
 def fmt_duration(seconds: float | None) -> str:
+    """5s, 11m54s, 1h02m: never mistakable for a clock time."""
     if seconds is None:
         return "?"
     s = int(max(0, seconds))
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}:{s:02d}"
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
 class UI:
