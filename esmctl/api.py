@@ -50,6 +50,15 @@ class DeployResult:
 SENSITIVE = "<sensitive>"
 
 
+def refresh_prices(aws: Aws, region: str, now: dt.datetime) -> tuple[dict[str, float], Path]:
+    """Fetch on-demand SageMaker hosting prices for `region` into the local price cache."""
+    table = prices.parse_price_list(aws.pricing.sagemaker_hosting_products(region))
+    if not table:
+        raise EsmctlError(f"The AWS Price List API returned no SageMaker hosting prices for {region}.",
+                          hint="Check the region name; the bundled price table stays in use.")
+    return table, prices.write_cache(region, table, now)
+
+
 def mask(secret: str) -> str:
     return "****" + secret[-4:] if len(secret) > 8 else "****"
 

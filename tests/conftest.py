@@ -22,6 +22,7 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-2")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/esmctl-test-aws-config")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/esmctl-test-aws-credentials")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/nonexistent/esmctl-test-cache")  # no `prices refresh` cache
 
 
 def write_example(folder: Path, example: str = "basic") -> Path:

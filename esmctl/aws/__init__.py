@@ -87,25 +87,27 @@ class Aws:
         self.sts = Sts(self, "sts")
         self.secrets = SecretsManager(self, "secretsmanager")
         self.cloudwatch = CloudWatch(self, "cloudwatch")
+        self.pricing = Pricing(self, "pricing")
         self.scheduler = Scheduler(self, "scheduler")
         self.quotas = ServiceQuotas(self, "service-quotas")
         self.runtime = Runtime(self, "sagemaker-runtime")
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = service if region is None else f"{service}@{region}"
         with self._lock:  # Session.client() is not thread-safe; the clients themselves are
-            c = self._clients.get(service)
+            c = self._clients.get(key)
             if c is None:
                 cfg = BotoConfig(retries={"mode": "adaptive", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
                                  connect_timeout=10, read_timeout=60, max_pool_connections=64,
                                  user_agent_extra=f"esmctl/{__version__}")
                 try:
-                    c = self.session.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
-                                            config=cfg)
+                    c = self.session.client(service, region_name=region or self.region,
+                                            endpoint_url=self.endpoint_url, config=cfg)
                 except BotoCoreError as e:  # e.g. a --profile that is not configured
                     raise translate(e, f"{service} client") from None
                 for hook in self._hooks:
                     c.meta.events.register("before-send", hook)
-                self._clients[service] = c
+                self._clients[key] = c
             return c
 
     def on_request(self, hook: Callable[..., Any]) -> None:
@@ -419,6 +421,26 @@ class CloudWatch(_Service):
                 if not token:
                     break
         return out
+
+
+class Pricing(_Service):
+    """The AWS Price List API; it answers only in a few regions, us-east-1 among them."""
+
+    def sagemaker_hosting_products(self, region: str) -> Iterator[str]:
+        client = self.aws.client("pricing", region="us-east-1")
+        filters = [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": region},
+                   {"Type": "TERM_MATCH", "Field": "component", "Value": "Hosting"}]
+        token = None
+        while True:
+            try:
+                resp = client.get_products(ServiceCode="AmazonSageMaker", Filters=filters, MaxResults=100,
+                                           **({"NextToken": token} if token else {}))
+            except (ClientError, BotoCoreError) as e:
+                raise translate(e, "pricing:GetProducts") from None
+            yield from resp.get("PriceList", [])
+            token = resp.get("NextToken")
+            if not token:
+                return
 
 
 class Scheduler(_Service):
