@@ -50,6 +50,12 @@ class DeployResult:
 SENSITIVE = "<sensitive>"
 
 
+def new_aws(*, region: str, profile: str | None = None, endpoint_url: str | None = None) -> Aws:
+    """An AWS session without a configuration (for commands that need none)."""
+    from esmctl.aws import Aws
+    return Aws(region=region, profile=profile, endpoint_url=endpoint_url)
+
+
 def refresh_prices(aws: Aws, region: str, now: dt.datetime) -> tuple[dict[str, float], Path]:
     """Fetch on-demand SageMaker hosting prices for `region` into the local price cache."""
     table = prices.parse_price_list(aws.pricing.sagemaker_hosting_products(region))

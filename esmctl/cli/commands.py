@@ -320,8 +320,6 @@ def unlock(ctx: typer.Context,
     ui.ok(f"Removed the lock of {holder.describe()}." if holder else "There was no lock.")
 
 
-
-
 prices_app = typer.Typer(help="Estimated instance prices: refresh the local cache from the AWS Price List API.",
                          no_args_is_help=True)
 app.add_typer(prices_app, name="prices")
@@ -335,18 +333,16 @@ def prices_refresh(
     """Update the local price cache from the AWS Price List API (for this configuration's region)."""
     import datetime as dt
 
-    from esmctl.api import refresh_prices
+    from esmctl.api import new_aws, refresh_prices
 
     glob = g(ctx)
     ui = glob.ui()
-    cfg_path = Path(glob.config or "esmctl.yaml")
-    if cfg_path.exists():
+    if Path(glob.config or "esmctl.yaml").exists():
         ws = glob.workspace(ui)
         aws, region = ws.aws, ws.config.region
-    else:
-        from esmctl.aws import Aws
+    else:  # no configuration here: the region from --region, else the module's default
         region = glob.region or "us-east-2"
-        aws = Aws(region=region, profile=glob.profile, endpoint_url=glob.endpoint_url)
+        aws = new_aws(region=region, profile=glob.profile, endpoint_url=glob.endpoint_url)
     table, path = refresh_prices(aws, region, dt.datetime.now(dt.UTC))
     if json_out:
         ui.json({"region": region, "cache": str(path), "prices": table})
