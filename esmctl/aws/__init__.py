@@ -160,6 +160,17 @@ class _Service:
                 raise
             raise translate(e, f"{self.service}:{operation}", resource) from None
 
+    def call_or_none(self, operation: str, resource: str = "", **params: Any) -> dict[str, Any] | None:
+        """`call`, answering None when the resource does not exist."""
+        try:
+            return self.call(operation, resource, **params)
+        except NotFound:
+            return None
+
+    def _delete(self, operation: str, resource: str, **params: Any) -> bool:
+        """An idempotent delete: False when it was already gone ("not found" means done)."""
+        return self.call_or_none(operation, resource, **params) is not None
+
     def pages(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
         token = None
         while True:
@@ -185,22 +196,13 @@ class SageMaker(_Service):
         return self.pages("ListModels", "Models", MaxResults=PAGE)
 
     def describe_endpoint(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.call("DescribeEndpoint", name, EndpointName=name)
-        except NotFound:
-            return None
+        return self.call_or_none("DescribeEndpoint", name, EndpointName=name)
 
     def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.call("DescribeEndpointConfig", name, EndpointConfigName=name)
-        except NotFound:
-            return None
+        return self.call_or_none("DescribeEndpointConfig", name, EndpointConfigName=name)
 
     def describe_model(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.call("DescribeModel", name, ModelName=name)
-        except NotFound:
-            return None
+        return self.call_or_none("DescribeModel", name, ModelName=name)
 
     def create_model(self, name: str, *, role_arn: str, model_package: str, tags: dict[str, str]) -> str:
         resp = self.call("CreateModel", name, ModelName=name, ExecutionRoleArn=role_arn,
@@ -237,13 +239,6 @@ class SageMaker(_Service):
     def delete_model(self, name: str) -> bool:
         return self._delete("DeleteModel", name, ModelName=name)
 
-    def _delete(self, operation: str, name: str, **params: Any) -> bool:
-        try:
-            self.call(operation, name, **params)
-            return True
-        except NotFound:
-            return False
-
     def list_tags(self, arn: str) -> dict[str, str]:
         return {t["Key"]: t["Value"] for t in self.pages("ListTags", "Tags", ResourceArn=arn)}
 
@@ -257,10 +252,8 @@ class SageMaker(_Service):
 
 class Iam(_Service):
     def get_role(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.call("GetRole", name, RoleName=name)["Role"]  # type: ignore[no-any-return]
-        except NotFound:
-            return None
+        resp = self.call_or_none("GetRole", name, RoleName=name)
+        return resp["Role"] if resp else None
 
     def create_role(self, name: str, *, tags: dict[str, str], service: str = "sagemaker.amazonaws.com",
                     description: str = "SageMaker execution role for ESM endpoints (managed by esmctl)",
@@ -274,91 +267,56 @@ class Iam(_Service):
         self.call("PutRolePolicy", role, RoleName=role, PolicyName=name, PolicyDocument=document)
 
     def delete_role_policy(self, role: str, name: str) -> None:
-        try:
-            self.call("DeleteRolePolicy", role, RoleName=role, PolicyName=name)
-        except NotFound:
-            pass
+        self.call_or_none("DeleteRolePolicy", role, RoleName=role, PolicyName=name)
 
     def list_attached_role_policies(self, name: str) -> list[dict[str, Any]]:
-        try:  # a role has a handful of policies: one page of up to 1000 is all of them
-            resp = self.call("ListAttachedRolePolicies", name, RoleName=name, MaxItems=1000)
-            return list(resp.get("AttachedPolicies", []))
-        except NotFound:
-            return []
+        # a role has a handful of policies: one page of up to 1000 is all of them
+        resp = self.call_or_none("ListAttachedRolePolicies", name, RoleName=name, MaxItems=1000)
+        return list(resp.get("AttachedPolicies", [])) if resp else []
 
     def attach_role_policy(self, name: str, policy_arn: str) -> None:
         self.call("AttachRolePolicy", name, RoleName=name, PolicyArn=policy_arn)
 
     def detach_role_policy(self, name: str, policy_arn: str) -> bool:
-        try:
-            self.call("DetachRolePolicy", name, RoleName=name, PolicyArn=policy_arn)
-            return True
-        except NotFound:
-            return False
+        return self._delete("DetachRolePolicy", name, RoleName=name, PolicyArn=policy_arn)
 
     def delete_role(self, name: str) -> bool:
-        try:
-            self.call("DeleteRole", name, RoleName=name)
-            return True
-        except NotFound:
-            return False
-
+        return self._delete("DeleteRole", name, RoleName=name)
 
     # --- the shared service user ---------------------------------------------------------------
     def get_user(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.call("GetUser", name, UserName=name)["User"]  # type: ignore[no-any-return]
-        except NotFound:
-            return None
+        resp = self.call_or_none("GetUser", name, UserName=name)
+        return resp["User"] if resp else None
 
     def create_user(self, name: str, *, tags: dict[str, str]) -> dict[str, Any]:
         return self.call("CreateUser", name, UserName=name, Tags=_tags(tags))["User"]  # type: ignore[no-any-return]
 
     def delete_user(self, name: str) -> bool:
-        try:
-            self.call("DeleteUser", name, UserName=name)
-            return True
-        except NotFound:
-            return False
+        return self._delete("DeleteUser", name, UserName=name)
 
     def list_access_keys(self, user: str) -> list[dict[str, Any]]:
-        try:
-            return list(self.call("ListAccessKeys", user, UserName=user).get("AccessKeyMetadata", []))
-        except NotFound:
-            return []
+        resp = self.call_or_none("ListAccessKeys", user, UserName=user)
+        return list(resp.get("AccessKeyMetadata", [])) if resp else []
 
     def create_access_key(self, user: str) -> dict[str, Any]:
         return self.call("CreateAccessKey", user, UserName=user)["AccessKey"]  # type: ignore[no-any-return]
 
     def delete_access_key(self, user: str, key_id: str) -> bool:
-        try:
-            self.call("DeleteAccessKey", f"{user}/{key_id}", UserName=user, AccessKeyId=key_id)
-            return True
-        except NotFound:
-            return False
+        return self._delete("DeleteAccessKey", f"{user}/{key_id}", UserName=user, AccessKeyId=key_id)
 
     def list_attached_user_policies(self, user: str) -> list[dict[str, Any]]:
-        try:
-            resp = self.call("ListAttachedUserPolicies", user, UserName=user, MaxItems=1000)
-            return list(resp.get("AttachedPolicies", []))
-        except NotFound:
-            return []
+        resp = self.call_or_none("ListAttachedUserPolicies", user, UserName=user, MaxItems=1000)
+        return list(resp.get("AttachedPolicies", [])) if resp else []
 
     def attach_user_policy(self, user: str, policy_arn: str) -> None:
         self.call("AttachUserPolicy", user, UserName=user, PolicyArn=policy_arn)
 
     def detach_user_policy(self, user: str, policy_arn: str) -> bool:
-        try:
-            self.call("DetachUserPolicy", user, UserName=user, PolicyArn=policy_arn)
-            return True
-        except NotFound:
-            return False
+        return self._delete("DetachUserPolicy", user, UserName=user, PolicyArn=policy_arn)
 
     def get_policy(self, arn: str) -> dict[str, Any] | None:
-        try:
-            return self.call("GetPolicy", arn, PolicyArn=arn)["Policy"]  # type: ignore[no-any-return]
-        except NotFound:
-            return None
+        resp = self.call_or_none("GetPolicy", arn, PolicyArn=arn)
+        return resp["Policy"] if resp else None
 
     def create_policy(self, name: str, *, document: str, description: str, tags: dict[str, str]) -> str:
         resp = self.call("CreatePolicy", name, PolicyName=name, PolicyDocument=document,
@@ -372,17 +330,10 @@ class Iam(_Service):
         self.call("CreatePolicyVersion", arn, PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
 
     def delete_policy_version(self, arn: str, version_id: str) -> None:
-        try:
-            self.call("DeletePolicyVersion", arn, PolicyArn=arn, VersionId=version_id)
-        except NotFound:
-            pass
+        self.call_or_none("DeletePolicyVersion", arn, PolicyArn=arn, VersionId=version_id)
 
     def delete_policy(self, arn: str) -> bool:
-        try:
-            self.call("DeletePolicy", arn, PolicyArn=arn)
-            return True
-        except NotFound:
-            return False
+        return self._delete("DeletePolicy", arn, PolicyArn=arn)
 
     def simulate_principal_policy(self, principal_arn: str, actions: list[str],
                                   resources: list[str] | None = None) -> list[dict[str, Any]]:
@@ -455,17 +406,10 @@ class Scheduler(_Service):
         return str(resp["ScheduleArn"])
 
     def get(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.call("GetSchedule", name, Name=name)
-        except NotFound:
-            return None
+        return self.call_or_none("GetSchedule", name, Name=name)
 
     def delete(self, name: str) -> bool:
-        try:
-            self.call("DeleteSchedule", name, Name=name)
-            return True
-        except NotFound:
-            return False
+        return self._delete("DeleteSchedule", name, Name=name)
 
 
 class Sts(_Service):
@@ -481,9 +425,8 @@ class Sts(_Service):
 class SecretsManager(_Service):
     def get(self, name: str) -> dict[str, Any] | None:
         """The secret's JSON value, or None when there is no such secret."""
-        try:
-            resp = self.call("GetSecretValue", name, SecretId=name)
-        except NotFound:
+        resp = self.call_or_none("GetSecretValue", name, SecretId=name)
+        if resp is None:
             return None
         return json.loads(resp.get("SecretString") or "{}")  # type: ignore[no-any-return]
 
@@ -498,11 +441,8 @@ class SecretsManager(_Service):
         return str(resp["ARN"])
 
     def delete(self, name: str) -> bool:
-        try:  # the key it held is deleted too, so there is nothing to recover
-            self.call("DeleteSecret", name, SecretId=name, ForceDeleteWithoutRecovery=True)
-            return True
-        except NotFound:
-            return False
+        # The key it held is deleted too, so there is nothing to recover.
+        return self._delete("DeleteSecret", name, SecretId=name, ForceDeleteWithoutRecovery=True)
 
 
 class ServiceQuotas(_Service):
