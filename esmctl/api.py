@@ -107,6 +107,12 @@ class Workspace:
         from esmctl.observe import observe
         return observe(self.aws, self.config, state)
 
+    def _refresh(self, state: State) -> tuple[Observed, list[str]]:
+        """Read AWS, refuse another account/region/environment, bring `state` in line; the drift."""
+        observed = self._observe(state)
+        check_identity(state, observed, self.config.environment)
+        return observed, reconcile(state, observed, self.config.environment)
+
     def _fresh_state(self) -> State:
         return State(region=self.config.region, environment=self.config.environment)
 
@@ -121,12 +127,11 @@ class Workspace:
         self._check_targets(targets)
         state = self.read_state()
         drift: list[str] = []
-        if refresh:
-            observed = self._observe(state)
-            if state is not None:
-                state = copy.deepcopy(state)
-                check_identity(state, observed, cfg.environment)
-                drift = reconcile(state, observed, cfg.environment)
+        if refresh and state is not None:
+            state = copy.deepcopy(state)
+            observed, drift = self._refresh(state)
+        elif refresh:
+            observed = self._observe(None)
         else:
             observed = observed_from_state(state, cfg.region)
         suffix = (lambda: naming.PLACEHOLDER_SUFFIX) if suffix_placeholder else naming.new_suffix
@@ -148,14 +153,12 @@ class Workspace:
         self._check_targets(targets)
         with self._locked():
             state = self.read_state()
-            observed = self._observe(state)
             if state is None:
                 if destroy:
-                    return DeployResult(make_plan(cfg, None, observed, destroy=True), None)
+                    return DeployResult(make_plan(cfg, None, self._observe(None), destroy=True), None)
                 state = self._fresh_state()
-            check_identity(state, observed, cfg.environment)
             before = state.model_dump()
-            drift = reconcile(state, observed, cfg.environment)
+            observed, drift = self._refresh(state)
             if set_desired is not None:
                 self._set_desired(state, list(targets), set_desired, stopped_by)
             the_plan = make_plan(cfg, state, observed, targets=targets, destroy=destroy)
@@ -214,9 +217,7 @@ class Workspace:
         with self._locked():
             state = self.read_state()
             assert state is not None
-            observed = self._observe(state)
-            check_identity(state, observed, self.config.environment)
-            reconcile(state, observed, self.config.environment)
+            self._refresh(state)
             store = Store(self.state_path, state)
             self._set_timers(store, targets, at)
             store.save()
@@ -231,9 +232,7 @@ class Workspace:
         state = self.read_state()
         if state is None:
             return []
-        observed = self._observe(state)
-        check_identity(state, observed, self.config.environment)
-        reconcile(state, observed, self.config.environment)
+        observed, _ = self._refresh(state)
         rows = []
         candidates: dict[str, str] = {}
         for dname, dep in sorted(state.deployments.items()):
@@ -322,14 +321,11 @@ class Workspace:
 
     def refresh(self) -> list[str]:
         """Reconcile the state with AWS under the lock and report drift."""
-        cfg = self.config
         with self._locked():
             state = self.read_state()
             if state is None:
                 return []
-            observed = self._observe(state)
-            check_identity(state, observed, cfg.environment)
-            drift = reconcile(state, observed, cfg.environment)
+            _, drift = self._refresh(state)
             drift += self._check_tags(state)
             state_mod.write(self.state_path, state)
             return drift
@@ -360,9 +356,7 @@ class Workspace:
         state = self.read_state()
         if state is not None and refresh:
             state = copy.deepcopy(state)
-            observed = self._observe(state)
-            check_identity(state, observed, cfg.environment)
-            reconcile(state, observed, cfg.environment)
+            self._refresh(state)
         now = now or state_mod.utcnow()
         rows = []
         total_h = total_so_far = 0.0
