@@ -129,6 +129,11 @@ class Config:
         )
 
     @property
+    def shared_policy_name(self) -> str:
+        return naming.shared_policy_name(self.settings.iam_role_name_prefix, self.environment,
+                                         self.shared_user_name)
+
+    @property
     def state_path(self) -> Path:
         """Where the state lives: `state:` if set, else state/<environment>.json beside the file."""
         if self.settings.state:

@@ -215,7 +215,7 @@ class Executor:
             user = c.shared_user_name
             st.shared_account = SharedAccountRecord(
                 user_name=user, secret_store=c.settings.secret_store,
-                policy_name=naming.shared_policy_name(c.settings.iam_role_name_prefix, c.environment, user))
+                policy_name=c.shared_policy_name)
         return st.shared_account
 
     def _create_user(self, a: Action) -> None:

@@ -122,7 +122,7 @@ def _observe_shared(aws: Aws, account: str, config: Config | None, state: State 
     else:
         assert config is not None
         user = config.shared_user_name
-        policy = naming.shared_policy_name(config.settings.iam_role_name_prefix, config.environment, user)
+        policy = config.shared_policy_name
         store_kind = config.settings.secret_store
     u = aws.iam.get_user(user)
     if u is None:

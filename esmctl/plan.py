@@ -401,7 +401,7 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
     if not enabled or config is None:
         return pre, post
     user = want_user
-    policy = naming.shared_policy_name(config.settings.iam_role_name_prefix, config.environment, user)
+    policy = config.shared_policy_name
     policy_arn = f"arn:aws:iam::{account}:policy/{policy}"
     doc_reason = f"allows InvokeEndpoint on {len(endpoints)} endpoint{'s' if len(endpoints) != 1 else ''}"
     user_exists = obs is not None and bool(obs.user_arn)
