@@ -614,6 +614,35 @@ def _name_matches(name: str, contains: str | None) -> bool:
     return not contains or contains.lower() in name.lower()
 
 
+def _list_page(
+    items: Iterable[T],
+    name: Callable[[T], str],
+    arn: Callable[[T], str],
+    created: Callable[[T], Any],
+    *,
+    name_contains: str | None,
+    created_before: Any,
+    created_after: Any,
+    sort_by: str | None,
+    sort_order: str | None,
+    max_results: Any,
+    next_token: str | None,
+    keep: Callable[[T], bool] = lambda _: True,
+    more_keys: dict[str, Callable[[T], tuple[Any, ...]]] | None = None,
+) -> tuple[list[T], str | None]:
+    """What SageMaker's List* calls share: NameContains (any case), a creation-time window,
+    Name/CreationTime sorting (newest first by default), and stable pages."""
+    chosen = [i for i in items if _name_matches(name(i), name_contains)
+              and _in_window(created(i), created_before, created_after) and keep(i)]
+    sort_by = sort_by or "CreationTime"
+    keys: dict[str, Callable[[T], tuple[Any, ...]]] = {
+        "Name": lambda i: (name(i), arn(i)),
+        "CreationTime": lambda i: (_epoch(created(i)), arn(i)),
+        **(more_keys or {}),
+    }
+    return paginate_sorted(chosen, keys[sort_by], sort_by, sort_order, max_results, next_token)
+
+
 def _list_endpoints(
     self: SageMakerModelBackend,
     sort_by: str | None = None,
@@ -630,20 +659,14 @@ def _list_endpoints(
     """ListEndpoints on the current (time-driven) statuses, with SageMaker's defaults."""
     with lock:
         refresh_all(self)
-        endpoints = [
-            e for e in self.endpoints.values()
-            if _name_matches(e.endpoint_name, name_contains)
-            and (not status_equals or e.endpoint_status == status_equals)
-            and _in_window(e.creation_time, creation_time_before, creation_time_after)
-            and _in_window(e.last_modified_time, last_modified_time_before, last_modified_time_after)
-        ]
-        sort_by = sort_by or "CreationTime"
-        keys: dict[str, Callable[[FakeEndpoint], tuple[Any, ...]]] = {
-            "Name": lambda e: (e.endpoint_name, e.arn),
-            "Status": lambda e: (e.endpoint_status, e.arn),
-            "CreationTime": lambda e: (_epoch(e.creation_time), e.arn),
-        }
-        return paginate_sorted(endpoints, keys[sort_by], sort_by, sort_order, max_results, next_token)
+        return _list_page(
+            self.endpoints.values(), lambda e: e.endpoint_name, lambda e: e.arn, lambda e: e.creation_time,
+            name_contains=name_contains, created_before=creation_time_before, created_after=creation_time_after,
+            sort_by=sort_by, sort_order=sort_order, max_results=max_results, next_token=next_token,
+            keep=lambda e: (not status_equals or e.endpoint_status == status_equals)
+            and _in_window(e.last_modified_time, last_modified_time_before, last_modified_time_after),
+            more_keys={"Status": lambda e: (e.endpoint_status, e.arn)},
+        )
 
 
 def _list_endpoint_configs(
@@ -658,17 +681,12 @@ def _list_endpoint_configs(
 ) -> tuple[list[FakeEndpointConfig], str | None]:
     with lock:
         ensure_name_dicts(self)
-        configs = [
-            c for c in self.endpoint_configs.values()
-            if _name_matches(c.endpoint_config_name, name_contains)
-            and _in_window(c.creation_time, creation_time_before, creation_time_after)
-        ]
-        sort_by = sort_by or "CreationTime"
-        keys: dict[str, Callable[[FakeEndpointConfig], tuple[Any, ...]]] = {
-            "Name": lambda c: (c.endpoint_config_name, c.endpoint_config_arn),
-            "CreationTime": lambda c: (_epoch(c.creation_time), c.endpoint_config_arn),
-        }
-        return paginate_sorted(configs, keys[sort_by], sort_by, sort_order, max_results, next_token)
+        return _list_page(
+            self.endpoint_configs.values(), lambda c: c.endpoint_config_name, lambda c: c.endpoint_config_arn,
+            lambda c: c.creation_time, name_contains=name_contains, created_before=creation_time_before,
+            created_after=creation_time_after, sort_by=sort_by, sort_order=sort_order, max_results=max_results,
+            next_token=next_token,
+        )
 
 
 def list_models(
@@ -683,17 +701,11 @@ def list_models(
 ) -> tuple[list[Model], str | None]:
     with lock:
         ensure_name_dicts(backend)
-        models = [
-            m for m in backend._models.values()
-            if _name_matches(m.model_name, name_contains)
-            and _in_window(m.creation_time, creation_time_before, creation_time_after)
-        ]
-        sort_by = sort_by or "CreationTime"
-        keys: dict[str, Callable[[Model], tuple[Any, ...]]] = {
-            "Name": lambda m: (m.model_name, m.arn),
-            "CreationTime": lambda m: (_epoch(m.creation_time), m.arn),
-        }
-        return paginate_sorted(models, keys[sort_by], sort_by, sort_order, max_results, next_token)
+        return _list_page(
+            backend._models.values(), lambda m: m.model_name, lambda m: m.arn, lambda m: m.creation_time,
+            name_contains=name_contains, created_before=creation_time_before, created_after=creation_time_after,
+            sort_by=sort_by, sort_order=sort_order, max_results=max_results, next_token=next_token,
+        )
 
 
 # --------------------------------------------------------------------------------------------
