@@ -213,7 +213,7 @@ class Workspace:
 
     def stop_at(self, names: Iterable[str] = (), *, all: bool = False, at: dt.datetime) -> list[str]:
         """Set a stop timer (EventBridge Scheduler) for running deployments; nothing is deleted now."""
-        targets = self._stop_start_targets(names, all)
+        targets, _ = self._stop_start_targets(names, all)
         with self._locked():
             state = self.read_state()
             assert state is not None
@@ -268,44 +268,36 @@ class Workspace:
     def stop(self, names: Iterable[str] = (), *, all: bool = False, yes: bool = False, wait: bool = True,
              show_plan: Any = None, by: str = "user") -> DeployResult:
         """Delete the endpoints only (billing stops); model and config stay; stopped is sticky."""
-        targets = self._stop_start_targets(names, all)
-        running = [n for n in targets if self._recorded_desired(n) != "stopped"]
+        targets, state = self._stop_start_targets(names, all)
+        running = [n for n in targets if state.deployments[n].desired != "stopped"]
         if not running:
             self.ui.info(f"Already stopped: {', '.join(targets)}.")
-        q = f"Stop {', '.join(running)} (saves about {prices.money(self._hourly(running))}, estimated)?"
+        saving = sum(self._hourly(state.deployments[n]) for n in running)
+        q = f"Stop {', '.join(running)} (saves about {prices.money(saving)}, estimated)?"
         return self.deploy(yes=yes, wait=wait, targets=targets, set_desired="stopped", question=q,
                            show_plan=show_plan, stopped_by=by)
 
     def start(self, names: Iterable[str] = (), *, all: bool = False, wait: bool = True,
               show_plan: Any = None) -> DeployResult:
         """Recreate stopped endpoints under the same name from the kept config, and wait."""
-        targets = self._stop_start_targets(names, all)
+        targets, state = self._stop_start_targets(names, all)
         for n in targets:
-            if self._recorded_desired(n) == "running":
+            if state.deployments[n].desired == "running":
                 self.ui.info(f"{n} is already running (desired state); nothing to start for it.")
         return self.deploy(yes=True, wait=wait, targets=targets, set_desired="running", show_plan=show_plan)
 
-    def _hourly(self, names: list[str]) -> float:
-        """Estimated $/h of these deployments' endpoints, from the state."""
-        state = self.read_state()
-        total = 0.0
-        for n in names:
-            dep = state.deployments.get(n) if state else None
-            if dep and dep.endpoint and dep.endpoint.created and dep.endpoint_config:
-                c = dep.endpoint_config
-                total += prices.cost(c.instance_type, c.instance_count, self.config.region,
-                                     self.config.settings.prices) or 0.0
-        return total
+    def _hourly(self, dep: state_mod.DeploymentState) -> float:
+        """Estimated $/h of a deployment's endpoint as recorded (0 when it has none)."""
+        c = dep.endpoint_config
+        if not (dep.endpoint and dep.endpoint.created and c):
+            return 0.0
+        return prices.cost(c.instance_type, c.instance_count, self.config.region, self.config.settings.prices) or 0.0
 
-    def _recorded_desired(self, name: str) -> str | None:
-        state = self.read_state()
-        dep = state.deployments.get(name) if state else None
-        return dep.desired if dep else None
-
-    def _stop_start_targets(self, names: Iterable[str], all: bool) -> list[str]:
+    def _stop_start_targets(self, names: Iterable[str], all: bool) -> tuple[list[str], State]:
+        """The deployments `stop`/`start` act on (all recorded ones with --all), and the state."""
         names = list(names)
-        state = self.read_state()
-        recorded = sorted(state.deployments) if state else []
+        state = self.read_state() or self._fresh_state()
+        recorded = sorted(state.deployments)
         if all == bool(names):
             raise EsmctlError("Name the deployments, or use --all (not both).",
                               hint=f"Deployments: {', '.join(recorded) or '(none deployed)'}.")
@@ -314,7 +306,7 @@ class Workspace:
         missing = [n for n in targets if n not in recorded]
         if missing:
             raise EsmctlError(f"Not deployed yet: {', '.join(missing)}.", hint="Run `esmctl deploy` first.")
-        return targets
+        return targets, state
 
     def destroy(self, *, yes: bool = False, targets: Iterable[str] = (), show_plan: Any = None) -> DeployResult:
         return self.deploy(yes=yes, targets=targets, destroy=True, show_plan=show_plan)
