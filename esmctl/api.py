@@ -73,20 +73,23 @@ class Workspace:
     """One deployment configuration (esmctl.yaml + models.yaml) with its state and AWS session."""
 
     def __init__(self, config_path: str | Path | None = None, *, profile: str | None = None,
-                 region: str | None = None, endpoint_url: str | None = None, ui: UI | None = None) -> None:
+                 region: str | None = None, endpoint_url: str | None = None, ui: UI | None = None,
+                 state: str | None = None) -> None:
         self.config_path = config_path
         self.profile = profile
         self.region_override = region
+        self.state_override = state
         self.endpoint_url = endpoint_url
         self.ui = ui or UI()
         self._config: Config | None = None
         self._aws: Aws | None = None
+        self._backend: state_mod.Backend | None = None
 
     # --- inputs -------------------------------------------------------------------------------
     @property
     def config(self) -> Config:
         if self._config is None:
-            self._config = config_mod.load(self.config_path, region=self.region_override)
+            self._config = config_mod.load(self.config_path, region=self.region_override, state=self.state_override)
         return self._config
 
     @property
@@ -97,11 +100,18 @@ class Workspace:
         return self._aws
 
     @property
-    def state_path(self) -> Path:
-        return self.config.state_path
+    def backend(self) -> state_mod.Backend:
+        """Where this environment's state lives: a local file or an S3 object (esmctl/remote.py)."""
+        if self._backend is None:
+            self._backend = self.backend_at(self.config.state_location)
+        return self._backend
+
+    def backend_at(self, location: Path | state_mod.S3Url) -> state_mod.Backend:
+        from esmctl.remote import backend_for
+        return backend_for(location, self.config.environment, lambda: self.aws.s3)
 
     def read_state(self) -> State | None:
-        return state_mod.read(self.state_path)
+        return self.backend.read()
 
     def _observe(self, state: State | None) -> Observed:
         from esmctl.observe import observe
@@ -164,7 +174,7 @@ class Workspace:
             the_plan = make_plan(cfg, state, observed, targets=targets, destroy=destroy)
             if show_plan:
                 show_plan(the_plan, drift)
-            store = Store(self.state_path, state)
+            store = Store(self.backend, state)
             outcome: Outcome | None = None
             if not the_plan.actions and not the_plan.wait_for:
                 if state.model_dump() != before and (state.deployments or state.role):
@@ -218,7 +228,7 @@ class Workspace:
             state = self.read_state()
             assert state is not None
             self._refresh(state)
-            store = Store(self.state_path, state)
+            store = Store(self.backend, state)
             self._set_timers(store, targets, at)
             store.save()
         return targets
@@ -319,7 +329,7 @@ class Workspace:
                 return []
             _, drift = self._refresh(state)
             drift += self._check_tags(state)
-            state_mod.write(self.state_path, state)
+            self.backend.write(state)
             return drift
 
     def _check_tags(self, state: State) -> list[str]:
@@ -474,7 +484,7 @@ class Workspace:
                                   hint="Enable it in esmctl.yaml and run `esmctl deploy`.")
             self.ui.confirm(f"Replace the access key of {shared.user_name}? Clients using the old key "
                             "stop working once it is deleted.", yes=yes)
-            return rotate(self.aws, Store(self.state_path, state), self.config, self.ui,
+            return rotate(self.aws, Store(self.backend, state), self.config, self.ui,
                           verify_timeout=verify_timeout)
 
     def doctor(self) -> list[Finding]:
@@ -486,7 +496,7 @@ class Workspace:
         """The cheap checks `deploy` runs before it creates anything: credentials, region,
         Marketplace subscription, instance quotas."""
         from esmctl import doctor
-        return doctor.run_checks(self.config, self.aws, state_path=self.state_path, targets=targets, cheap=True)
+        return doctor.run_checks(self.config, self.aws, backend=self.backend, targets=targets, cheap=True)
 
     def invoke(self, name: str, *, sequence: str | None = None, as_shared_user: bool = False) -> InvokeResult:
         """One Forge `encode` request to the deployment's endpoint (a smoke test); see esmctl/invoke.py."""
@@ -498,13 +508,168 @@ class Workspace:
         from esmctl import invoke
         return invoke.smoke(self, list(names))
 
+    # --- adopting a Terraform state -------------------------------------------------------------
+    def import_terraform(self, path: str | Path, *, module: str | None = None, force: bool = False,
+                         secret_store: str = "secretsmanager") -> dict[str, Any]:
+        """Adopt the resources of a Terraform state of the module (see esmctl/tfimport.py): write
+        esmctl.yaml (and models.yaml if missing), move the access key's secret to the secret store,
+        write the esmctl state. Nothing is written when anything is wrong."""
+        import os
+
+        import yaml
+
+        from esmctl import secrets, tfimport
+
+        cfg_path = Path(self.config_path or os.environ.get("ESMCTL_CONFIG") or config_mod.DEFAULT_CONFIG)
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as e:
+            raise EsmctlError(f"Cannot read {path}: {e.strerror or e}.",
+                              hint="Give the Terraform state file (`terraform state pull > tf.json`).") from None
+        resources = tfimport.read(raw, str(path))
+        keep: dict[str, Any] = {}
+        if cfg_path.exists():
+            if not force:
+                raise EsmctlError(f"{cfg_path} already exists; nothing was written.",
+                                  hint="--force replaces it (keeping its models_yaml_path, secret_store, state and "
+                                  "prices).")
+            old = config_mod.load_raw(cfg_path)
+            keep = {k: old[k] for k in ("models_yaml_path", "secret_store", "state", "prices") if k in old}
+        if self.state_override is not None:
+            keep["state"] = self.state_override
+        catalog_path = cfg_path.parent / str(keep.get("models_yaml_path", "models.yaml"))
+        wrote_catalog = not catalog_path.exists()
+        if wrote_catalog:  # the module's own catalog, as `esmctl init` writes it
+            from importlib import resources as res
+            catalog_path.parent.mkdir(parents=True, exist_ok=True)
+            catalog_path.write_text(res.files("esmctl").joinpath("examples/models.yaml").read_text())
+        tmp = cfg_path.with_name(f".{cfg_path.name}.import.tmp")
+        try:
+            imp = tfimport.adopt(resources, config_mod.load_catalog(catalog_path), module=module,
+                                 secret_store=str(keep.get("secret_store", secret_store)))
+            settings = {**imp.settings, **keep}
+            header = (f"# Written by `esmctl import-terraform {path}` from {imp.module or 'the root module'}: "
+                      "the Terraform module's inputs.\n")
+            tmp.write_text(header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
+            result = self._adopt(imp, tmp, secrets)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            if wrote_catalog:
+                catalog_path.unlink(missing_ok=True)
+            self._config = None
+            self._backend = None
+            raise
+        os.replace(tmp, cfg_path)
+        self._config = None
+        self._backend = None
+        return {**result, "config": str(cfg_path), "models_yaml_written": str(catalog_path) if wrote_catalog else None,
+                "module": imp.module or "(root)", "notes": imp.notes,
+                "terraform_state_rm": imp.module or " ".join(imp.addresses)}
+
+    def _adopt(self, imp: Any, cfg_file: Path, secrets: Any) -> dict[str, Any]:
+        """Under the new configuration at `cfg_file`: check the account, store the secret, write the state."""
+        self._config = config_mod.load(cfg_file, state=self.state_override)
+        self._backend = None
+        cfg, state = self.config, imp.state
+        account = self.aws.account_id()
+        if state.account_id and account != state.account_id:
+            raise StateError(f"The Terraform state is of AWS account {state.account_id}, but these credentials are "
+                             f"of {account}; nothing was written.", hint="Use that account's profile (--profile).")
+        with self._locked():
+            existing = self.read_state()
+            if existing is not None and (existing.deployments or existing.role or existing.shared_account):
+                raise StateError(f"An esmctl state already exists at {self.backend.where} (serial {existing.serial}); "
+                                 "nothing was written.",
+                                 hint="Import into a new environment or state location (--state), or `esmctl destroy`"
+                                 " what that state manages first.")
+            if existing is not None:  # an empty state (everything destroyed): keep its history
+                state.lineage, state.serial = existing.lineage, existing.serial
+            secret_where = ""
+            rec = state.shared_account
+            if imp.access_key and rec is not None:
+                store = secrets.store_for(cfg, self.aws if rec.secret_store == "secretsmanager" else None,
+                                          rec.secret_store, rec.user_name)
+                rec.secret_ref = store.write({"aws_access_key_id": imp.access_key[0],
+                                              "aws_secret_access_key": imp.access_key[1]})
+                secret_where = f"{rec.secret_store}: {rec.secret_ref}"
+            _, drift = self._refresh(state)
+            self.backend.write(state)
+        return {"state": self.backend.where, "deployments": sorted(state.deployments), "drift": drift,
+                "secret": secret_where, "shared_user": rec.user_name if rec else None}
+
+    # --- moving the state -----------------------------------------------------------------------
+    def state_pull(self) -> bytes:
+        """The state document as stored (checked to be a valid state), for `esmctl state pull`."""
+        raw = self.backend.read_bytes()
+        if raw is None:
+            raise StateError(f"There is no state at {self.backend.where} yet.",
+                             hint="`esmctl deploy` creates it; check `state:` / --state and `environment:`.")
+        state_mod.parse(raw, self.backend.where)
+        return raw
+
+    def state_push(self, raw: bytes, *, source: str, force: bool = False) -> str:
+        """Replace the state with `raw` under the lock, with Terraform's lineage/serial checks.
+        Returns "written" or "unchanged"."""
+        new = state_mod.parse(raw, source)
+        self._check_env(new, source)
+        with self._locked():
+            return self._replace(self.backend, raw, new, force=force)
+
+    def state_migrate(self, to: str, *, force: bool = False, update_config: bool = True) -> dict[str, Any]:
+        """Copy the state, byte for byte, to `to` (a path or s3://BUCKET/PREFIX/; "local" is the default
+        state/<environment>.json), holding both locks; then point `state:` in esmctl.yaml at it."""
+        cfg = self.config
+        value = "" if to == "local" else to
+        try:
+            location = cfg.resolve_state(value)
+        except ValueError as e:
+            raise EsmctlError(f"--to {to}: {e}.", hint="Use s3://BUCKET/PREFIX/ or a local path.") from None
+        if isinstance(location, state_mod.S3Url) and cfg.settings.secret_store == "local":
+            raise EsmctlError(
+                "The shared key's secret is in a local file (secret_store: local), which the others using the "
+                "remote state cannot read; nothing was moved.",
+                hint="Set `secret_store: secretsmanager` and run `esmctl deploy` (it moves the key), then migrate.")
+        source = self.backend
+        dest = self.backend_at(location)
+        if dest.where == source.where:
+            raise EsmctlError(f"The state is already at {dest.where}.", hint="Name another location with --to.")
+        with self._locked(), dest.locked(state_mod.command_line()):
+            raw = source.read_bytes()
+            if raw is None:
+                raise StateError(f"There is no state at {source.where} to migrate.",
+                                 hint="Nothing is deployed in this environment; set `state:` to the new location.")
+            st = state_mod.parse(raw, source.where)
+            result = self._replace(dest, raw, st, force=force)
+        updated = False
+        if update_config and self.state_override is None and cfg.settings.state != value:
+            config_mod.set_state_setting(cfg.path, value)
+            updated = True
+        return {"from": source.where, "to": dest.where, "serial": st.serial, "lineage": st.lineage,
+                "result": result, "config_updated": updated, "config": str(cfg.path)}
+
+    def _check_env(self, st: State, where: str) -> None:
+        if st.environment != self.config.environment:
+            raise StateError(f"{where} is the state of environment {st.environment!r}, not of "
+                             f"{self.config.environment!r}; nothing was written.",
+                             hint="Use the configuration of that environment (-c) or check the file.")
+
+    def _replace(self, backend: state_mod.Backend, raw: bytes, new: State, *, force: bool) -> str:
+        self._check_env(new, "the state to write")
+        current_raw = backend.read_bytes()
+        if current_raw == raw:
+            return "unchanged"
+        current = state_mod.parse(current_raw, backend.where) if current_raw is not None else None
+        state_mod.check_replace(current, new, where=backend.where, force=force)
+        backend.write_bytes(raw)
+        return "written"
+
     def unlock(self, *, force: bool = False) -> state_mod.LockInfo | None:
-        return state_mod.unlock(self.state_path, force=force)
+        return self.backend.unlock(force=force)
 
     def _locked(self) -> Any:
         def stale(holder: state_mod.LockInfo) -> None:
             self.ui.warn(f"Taking over a stale lock: {holder.describe()} is no longer running.")
-        return state_mod.locked(self.state_path, state_mod.command_line(), on_stale=stale)
+        return self.backend.locked(state_mod.command_line(), on_stale=stale)
 
     def _check_targets(self, targets: Iterable[str]) -> None:
         targets = list(targets)

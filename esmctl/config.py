@@ -7,6 +7,7 @@ each with its file, line, key path and what would be valid (`ConfigError`).
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 import re
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from esmctl import naming
 from esmctl.errors import ConfigError, Problem
+from esmctl.state import S3Url, parse_s3_url
 
 DEFAULT_CONFIG = "esmctl.yaml"
 MAX_FILE_BYTES = 1_000_000  # a real esmctl.yaml or models.yaml is a few KB
@@ -134,12 +136,46 @@ class Config:
                                          self.shared_user_name)
 
     @property
-    def state_path(self) -> Path:
-        """Where the state lives: `state:` if set, else state/<environment>.json beside the file."""
-        if self.settings.state:
-            p = Path(self.settings.state)
+    def state_location(self) -> Path | S3Url:
+        """Where the state lives: `state:` (a path, or s3://BUCKET/PREFIX/), else
+        state/<environment>.json beside esmctl.yaml."""
+        return self.resolve_state(self.settings.state)
+
+    def resolve_state(self, value: str) -> Path | S3Url:
+        """A `state:` value (or `state migrate --to`) as a location; paths are relative to esmctl.yaml."""
+        if value.startswith("s3://"):
+            return parse_s3_url(value)
+        if value:
+            p = Path(value)
             return p if p.is_absolute() else self.path.parent / p
         return self.path.parent / "state" / f"{self.environment}.json"
+
+    @property
+    def state_path(self) -> Path:
+        """The local state file (for remote state: where it would be locally)."""
+        loc = self.state_location
+        if isinstance(loc, Path):
+            return loc
+        return self.path.parent / "state" / f"{self.environment}.json"
+
+
+def load_raw(path: Path) -> dict[str, Any]:
+    """esmctl.yaml's keys as written (unvalidated), or {} when it is not a mapping."""
+    data, _, _ = _load_yaml(path, _read_text(path, DEFAULT_CONFIG))
+    return data if isinstance(data, dict) else {}
+
+
+def set_state_setting(path: Path, value: str) -> None:
+    """Point `state:` in esmctl.yaml at `value`, editing only that line (comments stay)."""
+    text = path.read_text(encoding="utf-8")
+    line = f"state: {json.dumps(value)}"
+    new, n = re.subn(r"(?m)^state:[^\n#]*(#.*)?$", lambda m: line + (f"  {m.group(1)}" if m.group(1) else ""),
+                     text, count=1)
+    if n == 0:
+        new = text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(new, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 # --- reading YAML with positions -------------------------------------------------------------
@@ -301,7 +337,7 @@ def _inner_model(annotation: Any) -> Any:
 # --- the whole load ----------------------------------------------------------------------------
 
 
-def load(path: str | os.PathLike[str] | None = None, *, region: str | None = None,
+def load(path: str | os.PathLike[str] | None = None, *, region: str | None = None, state: str | None = None,
          check_regions: bool = True) -> Config:
     """Read and validate esmctl.yaml and its catalog. Raises ConfigError with every problem.
 
@@ -318,6 +354,8 @@ def load(path: str | os.PathLike[str] | None = None, *, region: str | None = Non
         raise ConfigError([Problem(str(cfg_path), "", "must be a YAML mapping of keys to values")])
     if region:
         data = {**data, "region": region}
+    if state is not None:  # --state / ESMCTL_STATE
+        data = {**data, "state": state}
     settings: Settings | None = None
     checkable: Settings | None = None  # the keys that are valid on their own: checked further
     try:
@@ -438,9 +476,17 @@ def _check_settings(path: Path, s: Settings, pos: Positions, region_flag: bool =
     )
     if prefix_problem and s.execution_role_arn == "" and env_ok:
         bad(("iam_role_name_prefix",), prefix_problem)
-    if "://" in s.state:  # remote state is not implemented: don't write a local folder named "s3:"
-        bad(("state",), f"remote state ({s.state.split('://')[0]}://) is not supported by this esmctl; "
-            "use a local path, or \"\" for state/<environment>.json")
+    if s.state.startswith("s3://"):
+        try:
+            parse_s3_url(s.state)
+        except ValueError as e:
+            bad(("state",), str(e))
+        if s.secret_store == "local":
+            bad(("secret_store",), "a local secret file is not shared with the others who use the remote state "
+                "(their runs would replace the key); use secret_store: secretsmanager with state: s3://...")
+    elif "://" in s.state:  # don't write a local folder named "gs:"
+        bad(("state",), f"remote state in {s.state.split('://')[0]}:// is not supported; use s3://BUCKET/PREFIX/, "
+            "a local path, or \"\" for state/<environment>.json")
     if s.execution_role_arn and not ROLE_ARN_RE.match(s.execution_role_arn):
         bad(("execution_role_arn",), "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME) or \"\"")
     if s.enable_shared_service_account and env_ok:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from esmctl import naming
 from esmctl import state as state_mod
-from esmctl.errors import AwsError, ConfigError, NotFound, StateError
+from esmctl.errors import AwsError, ConfigError, EsmctlError, NotFound
 
 if TYPE_CHECKING:
     from esmctl.api import Workspace
@@ -377,13 +377,14 @@ def check_permissions(aws: Aws, cfg: Config, caller_arn: str) -> list[Finding]:
                   "resources, that action shows up here although it may work.")]
 
 
-def check_state(path: Path) -> tuple[list[Finding], State | None]:
-    """The state file can be read, and no live esmctl run holds its lock."""
+def check_state(backend: state_mod.Backend) -> tuple[list[Finding], State | None]:
+    """The state (file or S3 object) can be read, and no live esmctl run holds its lock."""
     out: list[Finding] = []
     state: State | None = None
+    path = backend.where
     try:
-        state = state_mod.read(path)
-    except StateError as e:
+        state = backend.read()
+    except EsmctlError as e:  # StateError, or an AWS error reading remote state
         out.append(error("state", e.message, e.hint))
     else:
         if state is None:
@@ -392,10 +393,13 @@ def check_state(path: Path) -> tuple[list[Finding], State | None]:
             n = len(state.deployments)
             out.append(ok("state", f"{path} is readable: serial {state.serial}, {n} deployment{'s' if n != 1 else ''}"))
     try:
-        holder = state_mod.read_lock(path)
+        holder = backend.read_lock()
     except OSError as e:  # e.g. the lock path is a directory
-        out.append(error("lock", f"the lock file {state_mod.lock_path(path)} cannot be read ({e.strerror or e})",
-                         f"If no esmctl run is active, remove it (`rm -r {state_mod.lock_path(path)}`)."))
+        out.append(error("lock", f"the lock file {backend.lock_where} cannot be read ({e.strerror or e})",
+                         f"If no esmctl run is active, remove it (`rm -r {backend.lock_where}`)."))
+        return out, state
+    except EsmctlError as e:
+        out.append(error("lock", e.message, e.hint))
         return out, state
     if holder is not None:
         alive = holder.alive()
@@ -414,19 +418,19 @@ def check_state(path: Path) -> tuple[list[Finding], State | None]:
 # --- running them --------------------------------------------------------------------------------
 
 
-def run_checks(cfg: Config, aws: Aws, *, state_path: Path | None = None, targets: Iterable[str] = (),
+def run_checks(cfg: Config, aws: Aws, *, backend: state_mod.Backend | None = None, targets: Iterable[str] = (),
                cheap: bool = False, now: dt.datetime | None = None) -> list[Finding]:
     """All checks in order (`cheap`: only credentials, region, subscription and quota).
 
-    The state at `state_path` tells the quota check what already runs; without it every selected
+    The state in `backend` tells the quota check what already runs; without it every selected
     deployment counts as new.
     """
     targets = list(targets)
     findings: list[Finding] = []
     state: State | None = None
     state_findings: list[Finding] = []
-    if state_path is not None:
-        state_findings, state = check_state(state_path)
+    if backend is not None:
+        state_findings, state = check_state(backend)
     creds, ident = check_credentials(aws, now=now)
     findings += creds
     findings += check_region(cfg, targets)
@@ -453,7 +457,8 @@ def diagnose(ws: Workspace, *, now: dt.datetime | None = None) -> list[Finding]:
     from esmctl import config as config_mod
 
     try:
-        cfg = config_mod.load(ws.config_path, region=ws.region_override, check_regions=False)
+        cfg = config_mod.load(ws.config_path, region=ws.region_override, state=ws.state_override,
+                              check_regions=False)
     except ConfigError as e:
         n = len(e.problems)
         shown = "; ".join(p.render() for p in e.problems[:3]) + ("; ..." if n > 3 else "")
@@ -469,9 +474,14 @@ def diagnose(ws: Workspace, *, now: dt.datetime | None = None) -> list[Finding]:
             from esmctl.aws import Aws
             aws = Aws(region=cfg.region, profile=ws.profile, endpoint_url=ws.endpoint_url)
     except AwsError as e:
-        state_findings, _ = check_state(cfg.state_path)
+        loc = cfg.state_location
+        state_findings = check_state(state_mod.LocalBackend(loc))[0] if isinstance(loc, Path) else \
+            [warning("state", f"the remote state {loc} was not checked: reading it needs working credentials",
+                     "Fix the credentials first (see above).")]
         return findings + [error("credentials", e.message, e.hint), *check_region(cfg), *state_findings]
-    return findings + run_checks(cfg, aws, state_path=cfg.state_path, now=now)
+    from esmctl.remote import backend_for
+    return findings + run_checks(cfg, aws, backend=backend_for(cfg.state_location, cfg.environment, lambda: aws.s3),
+                                 now=now)
 
 
 def _selected(cfg: Config, targets: Iterable[str]) -> list[Deployment]:

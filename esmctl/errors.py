@@ -84,6 +84,10 @@ class AlreadyExists(AwsError):
     """A create call found the name taken (by an earlier, interrupted run or by someone else)."""
 
 
+class PreconditionFailed(AwsError):
+    """A conditional write (S3 IfMatch/IfNoneMatch) found the object changed or already there."""
+
+
 class Refused(EsmctlError):
     """The user declined, or a non-interactive run was not confirmed with --yes."""
 

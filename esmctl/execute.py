@@ -435,6 +435,12 @@ class Executor:
             if dep is not None:
                 dep.untagged = [arn for arn in dep.untagged if arn != a.name]
 
+    def _tag_role(self, a: Action) -> None:
+        self.aws.iam.tag_role(a.name, self._tags(naming.SHARED))
+
+    def _tag_user(self, a: Action) -> None:
+        self.aws.iam.tag_user(a.name, self._tags(naming.SHARED))
+
     def _delete_schedule(self, a: Action) -> None:
         schedule.delete_stop(self.aws, self.store, a.deployment)
 

@@ -21,6 +21,7 @@ INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 LOGICAL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 SUFFIX_RE = re.compile(r"^[0-9a-f]{8}$")
 PLACEHOLDER_SUFFIX = "{hex8}"  # shown by `plan` for a suffix that deploy will draw
+WIDE_POLICY = "*"  # policy_endpoints of an adopted module policy, which allows InvokeEndpoint on Resource "*"
 MANAGED_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"
 TAG_ENVIRONMENT = "esmctl:environment"
 TAG_DEPLOYMENT = "esmctl:deployment"

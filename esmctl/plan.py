@@ -23,7 +23,7 @@ Phase = Literal["pre", "apply", "after_wait", "post"]
 
 ADD = {"create_role", "attach_role_policy", "create_model", "create_endpoint_config", "create_endpoint",
        "create_user", "create_policy", "attach_user_policy", "create_access_key"}
-CHANGE = {"update_endpoint", "update_policy", "tag_resource"}
+CHANGE = {"update_endpoint", "update_policy", "tag_resource", "tag_role", "tag_user"}
 DESTROY = {"delete_endpoint", "delete_endpoint_config", "delete_model", "detach_role_policy", "delete_role",
            "delete_access_key", "detach_user_policy", "delete_policy", "delete_user", "delete_secret",
            "delete_schedule"}
@@ -42,8 +42,11 @@ RESOURCE = {
     "detach_user_policy": "user policy attachment", "delete_policy": "shared invoke policy",
     "delete_user": "shared user", "delete_secret": "stored secret",
     "delete_schedule": "stop timer",
-    "tag_resource": "tags of",
+    "tag_resource": "tags of", "tag_role": "tags of role", "tag_user": "tags of shared user",
 }
+
+
+UNTAGGED = "without esmctl's tags (removed, or adopted from Terraform): add them"
 
 
 @dataclass(frozen=True)
@@ -246,9 +249,12 @@ def _plan_role(config: Config, state: State | None, observed: Observed) -> list[
         out.append(_act("create_role", naming.SHARED, name, "pre"))
         out.append(_act("attach_role_policy", naming.SHARED, name, "pre",
                         policy_arn=naming.MANAGED_POLICY_ARN))
-    elif not observed.role.policy_attached:
-        out.append(_act("attach_role_policy", naming.SHARED, name, "pre",
-                        policy_arn=naming.MANAGED_POLICY_ARN))
+    else:
+        if observed.role.tags.get(naming.TAG_ENVIRONMENT) != config.environment:  # adopted (import-terraform)
+            out.append(_act("tag_role", naming.SHARED, name, "pre", reason=UNTAGGED))
+        if not observed.role.policy_attached:
+            out.append(_act("attach_role_policy", naming.SHARED, name, "pre",
+                            policy_arn=naming.MANAGED_POLICY_ARN))
     return out
 
 
@@ -341,7 +347,7 @@ def _plan_deployment(
             moved = True  # already there
 
     for arn in have.untagged if have else []:
-        acts.append(_act("tag_resource", name, arn, reason="tags removed outside esmctl: put them back"))
+        acts.append(_act("tag_resource", name, arn, reason=UNTAGGED))
 
     timer = have.stop_schedule if have else None
     if timer is not None and running and (timer.cancel or timer.fired):
@@ -407,13 +413,18 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
     user_exists = obs is not None and bool(obs.user_arn)
     if not user_exists:
         pre.append(_act("create_user", S, user, "pre"))
+    elif obs is not None and obs.user_tags.get(naming.TAG_ENVIRONMENT) != config.environment:
+        pre.append(_act("tag_user", S, user, "pre", reason=UNTAGGED))
     if obs is None or not obs.policy_arn:
         pre.append(_act("create_policy", S, policy, "pre", reason=doc_reason, policy_arn=policy_arn,
                         endpoints=tuple(endpoints), user=user))
     elif rec is None or sorted(rec.policy_endpoints) != endpoints:
-        before = len(rec.policy_endpoints) if rec else 0
+        if rec is not None and rec.policy_endpoints == [naming.WIDE_POLICY]:
+            why = f'narrowed from Resource "*" to {len(endpoints)} endpoint{"s" if len(endpoints) != 1 else ""}'
+        else:
+            why = f"{len(rec.policy_endpoints) if rec else 0} → {len(endpoints)} endpoints"
         pre.append(_act("update_policy", S, policy, "pre", policy_arn=policy_arn, endpoints=tuple(endpoints),
-                        reason=f"{before} → {len(endpoints)} endpoints; a new default version"))
+                        reason=f"{why}; a new default version"))
     if obs is None or not obs.attached:
         pre.append(_act("attach_user_policy", S, user, "pre", policy_arn=policy_arn))
     keys = obs.keys if obs is not None else ()

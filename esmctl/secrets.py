@@ -94,7 +94,7 @@ def store_for(config: Config, aws: Aws | None, kind: str | None = None, user: st
 
     kind = kind or config.settings.secret_store
     if kind == "local":
-        return LocalStore(local_path(config.state_path))
+        return LocalStore(local_path(config.state_path))  # remote state requires secretsmanager
     if aws is None:
         raise EsmctlError("Reading the shared key from Secrets Manager needs AWS access.")
     tags = naming.tags(dict(config.settings.tags), config.environment, naming.SHARED)

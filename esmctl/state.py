@@ -3,7 +3,8 @@
 Rules: written atomically (temp file, fsync, rename) with mode 0600 and the previous version kept
 as `.backup`; `serial` grows by one on every write; `lineage` is set once. A document that is not
 valid JSON, or of a newer schema, is refused and never overwritten. Commands that change things
-hold `<environment>.lock` (O_EXCL) for their whole run. No AWS calls here.
+hold `<environment>.lock` (O_EXCL) for their whole run. The document lives behind a `Backend`: a
+local file here, or an S3 object (esmctl/remote.py, the only part that calls AWS).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import socket
 import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -172,12 +175,13 @@ def read(path: Path) -> State | None:
 
 def parse(raw: bytes, where: str) -> State:
     backup = f"{where}.backup"
+    cp = "aws s3 cp" if where.startswith("s3://") else "cp"
     try:
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise StateError(
             f"The state file {where} is not valid JSON ({e}); esmctl will not overwrite it.",
-            hint=f"Restore the previous version from {backup} (`cp {backup} {where}`), "
+            hint=f"Restore the previous version from {backup} (`{cp} {backup} {where}`), "
             "then run `esmctl refresh`.",
         ) from None
     if not isinstance(doc, dict):
@@ -202,11 +206,20 @@ def parse(raw: bytes, where: str) -> State:
         ) from None
 
 
-def write(path: Path, state: State) -> None:
-    """Atomically replace the state: bump serial, keep the old file as .backup, mode 0600."""
+def dump(state: State) -> bytes:
+    """The next version of the document: serial + 1, this esmctl's version."""
     state.serial += 1
     state.esmctl_version = __version__
-    data = state.model_dump_json(indent=2, exclude_none=False).encode() + b"\n"
+    return state.model_dump_json(indent=2, exclude_none=False).encode() + b"\n"
+
+
+def write(path: Path, state: State) -> None:
+    """Atomically replace the state: bump serial, keep the old file as .backup, mode 0600."""
+    write_bytes(path, dump(state))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Atomically replace the document at `path` with `data`, keeping the old file as .backup."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():  # the backup is the previous file itself (a hard link), not a copy
         link = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.bak")
@@ -239,11 +252,94 @@ def _atomic_write(path: Path, data: bytes) -> None:
             os.close(dfd)
 
 
+class Backend(Protocol):
+    """Where one environment's state document and its lock live: a local file or an S3 object."""
+
+    kind: str  # "local" or "s3"
+    where: str  # the document's path or s3:// URL, for messages
+    lock_where: str
+
+    def read(self) -> State | None: ...
+    def read_bytes(self) -> bytes | None: ...
+    def write(self, state: State) -> None: ...
+    def write_bytes(self, data: bytes) -> None: ...
+    def locked(self, command: str, on_stale: Callable[[LockInfo], None] | None = None
+               ) -> contextlib.AbstractContextManager[None]: ...
+    def read_lock(self) -> LockInfo | None: ...
+    def unlock(self, *, force: bool = False) -> LockInfo | None: ...
+
+
+class LocalBackend:
+    """The state as a local file (`state/<environment>.json`), locked with `<environment>.lock`."""
+
+    kind = "local"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+        self.lock_where = str(lock_path(path))
+
+    def read(self) -> State | None:
+        return read(self.path)
+
+    def read_bytes(self) -> bytes | None:
+        if self.read() is None:  # also refuses a directory or an unreadable file, with a hint
+            return None
+        return self.path.read_bytes()
+
+    def write(self, state: State) -> None:
+        write(self.path, state)
+
+    def write_bytes(self, data: bytes) -> None:
+        write_bytes(self.path, data)
+
+    def locked(self, command: str, on_stale: Callable[[LockInfo], None] | None = None
+               ) -> contextlib.AbstractContextManager[None]:
+        return locked(self.path, command, on_stale)
+
+    def read_lock(self) -> LockInfo | None:
+        return read_lock(self.path)
+
+    def unlock(self, *, force: bool = False) -> LockInfo | None:
+        return unlock(self.path, force=force)
+
+
+@dataclass(frozen=True)
+class S3Url:
+    """`s3://BUCKET/PREFIX/`: the state of environment E is the object `PREFIX` + `E.json`."""
+
+    bucket: str
+    prefix: str  # "" or ending in "/"
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def key(self, environment: str, suffix: str = ".json") -> str:
+        return f"{self.prefix}{environment}{suffix}"
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def parse_s3_url(value: str) -> S3Url:
+    """`s3://bucket/prefix/` → S3Url; ValueError saying what is wrong. A prefix gets its trailing '/'."""
+    rest = value.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise ValueError(f"{bucket!r} is not a valid S3 bucket name (3-63 characters: lowercase letters, digits, "
+                         "dots, hyphens); write state: s3://BUCKET/PREFIX/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    if prefix.startswith("/") or "//" in prefix:
+        raise ValueError(f"the prefix {prefix!r} has an empty path segment; write state: s3://BUCKET/PREFIX/")
+    return S3Url(bucket, prefix)
+
+
 class Store:
     """The state of one environment, shared by the executor's threads; every change is written."""
 
-    def __init__(self, path: Path, state: State) -> None:
-        self.path = path
+    def __init__(self, backend: Backend, state: State) -> None:
+        self.backend = backend
         self.state = state
         self._lock = threading.RLock()
 
@@ -252,11 +348,40 @@ class Store:
         """Mutate the state under the store's lock; it is written when the block ends."""
         with self._lock:
             yield self.state
-            write(self.path, self.state)
+            self.backend.write(self.state)
 
     def save(self) -> None:
         with self._lock:
-            write(self.path, self.state)
+            self.backend.write(self.state)
+
+
+def check_replace(current: State | None, new: State, *, where: str, force: bool = False) -> None:
+    """Terraform's rules for replacing a state wholesale (`state push`, `state migrate`): the same
+    environment and region always; unless forced, the same lineage and a serial not older than the
+    one there. Raises StateError naming both."""
+    if current is None:
+        return
+    for what, a, b in (("environment", current.environment, new.environment), ("region", current.region, new.region),
+                       ("AWS account", current.account_id, new.account_id)):
+        if a and b and a != b:
+            raise StateError(f"The state at {where} is for {what} {a}, the one to write for {b}; nothing was written.",
+                             hint="Use the configuration (or --state) of that environment.")
+    if force:
+        return
+    if current.lineage != new.lineage:
+        raise StateError(
+            f"The state at {where} has another lineage ({current.lineage}, serial {current.serial}) than the one "
+            f"to write ({new.lineage}, serial {new.serial}): they record different deployments; nothing was written.",
+            hint="Check that both are the state you mean; --force replaces it anyway.")
+    if new.serial < current.serial:
+        raise StateError(
+            f"The state at {where} is newer (serial {current.serial}) than the one to write (serial {new.serial}); "
+            "nothing was written.",
+            hint="Pull the newer state first (`esmctl state pull`); --force replaces it anyway.")
+    if new.serial == current.serial:
+        raise StateError(
+            f"The state at {where} has the same serial ({new.serial}) but other content; nothing was written.",
+            hint="One of them was changed by hand; --force replaces the one there.")
 
 
 # --- the lock ----------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ class Aws:
         self.scheduler = Scheduler(self, "scheduler")
         self.quotas = ServiceQuotas(self, "service-quotas")
         self.runtime = Runtime(self, "sagemaker-runtime")
+        self.s3 = S3(self, "s3")
 
     def client(self, service: str, region: str | None = None) -> Any:
         key = service if region is None else f"{service}@{region}"
@@ -262,6 +263,12 @@ class Iam(_Service):
             {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
         return self.call("CreateRole", name, RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
                          Description=description, Tags=_tags(tags))["Role"]  # type: ignore[no-any-return]
+
+    def tag_role(self, name: str, tags: dict[str, str]) -> None:
+        self.call("TagRole", name, RoleName=name, Tags=_tags(tags))
+
+    def tag_user(self, name: str, tags: dict[str, str]) -> None:
+        self.call("TagUser", name, UserName=name, Tags=_tags(tags))
 
     def put_role_policy(self, role: str, name: str, document: str) -> None:
         self.call("PutRolePolicy", role, RoleName=role, PolicyName=name, PolicyDocument=document)
@@ -466,6 +473,49 @@ class ServiceQuotas(_Service):
                 if e.code != self.NO_SUCH_RESOURCE:
                     raise
         return found
+
+
+class S3(_Service):
+    """Objects of a remote state: read with their ETag, written conditionally, encrypted at rest."""
+
+    SSE = "AES256"  # requested on every put, whatever the bucket's default encryption is
+
+    def get(self, bucket: str, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag, or None when there is no such key."""
+        resp = self.call_or_none("GetObject", f"s3://{bucket}/{key}", Bucket=bucket, Key=key)
+        if resp is None:
+            return None
+        try:
+            data = resp["Body"].read()
+        except BotoCoreError as e:
+            raise translate(e, "s3:GetObject", f"s3://{bucket}/{key}") from None
+        return bytes(data), str(resp["ETag"])
+
+    def put(self, bucket: str, key: str, data: bytes, *, if_match: str | None = None,
+            if_none_match: bool = False) -> str:
+        """Write the object; with `if_match` only over that ETag, with `if_none_match` only when the
+        key does not exist (else `PreconditionFailed`). Returns the new ETag."""
+        cond: dict[str, str] = {}
+        if if_match is not None:
+            cond["IfMatch"] = if_match
+        if if_none_match:
+            cond["IfNoneMatch"] = "*"
+        resp = self.call("PutObject", f"s3://{bucket}/{key}", Bucket=bucket, Key=key, Body=data,
+                         ContentType="application/json", ServerSideEncryption=self.SSE, **cond)
+        return str(resp["ETag"])
+
+    def delete(self, bucket: str, key: str) -> bool:
+        return self._delete("DeleteObject", f"s3://{bucket}/{key}", Bucket=bucket, Key=key)
+
+    def versioning_enabled(self, bucket: str) -> bool:
+        """Whether the bucket keeps every version of an object (then no `.backup` object is needed)."""
+        try:
+            resp = self.call("GetBucketVersioning", f"s3://{bucket}", Bucket=bucket)
+        except AwsError as e:
+            if e.code in ("AccessDenied", "403"):
+                return False  # not allowed to ask: keep a .backup object to be safe
+            raise
+        return resp.get("Status") == "Enabled"
 
 
 class Runtime(_Service):

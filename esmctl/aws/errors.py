@@ -19,9 +19,9 @@ from botocore.exceptions import (
     UnauthorizedSSOTokenError,
 )
 
-from esmctl.errors import AlreadyExists, AwsError, NotFound
+from esmctl.errors import AlreadyExists, AwsError, NotFound, PreconditionFailed
 
-NOT_FOUND_CODES = {"NoSuchEntity", "ResourceNotFoundException", "ResourceNotFound", "NotFoundException"}
+NOT_FOUND_CODES = {"NoSuchEntity", "NoSuchKey", "ResourceNotFoundException", "ResourceNotFound", "NotFoundException"}
 CREDENTIAL_CODES = {
     "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
     "InvalidSignatureException", "SignatureDoesNotMatch", "RequestExpired",
@@ -46,6 +46,13 @@ def translate(err: Exception, operation: str, resource: str = "") -> AwsError:
         details = f"{code}: {msg}"
         if is_not_found(err):
             return NotFound(f"{what}: not found ({msg})", code=code, details=details)
+        if code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+            return PreconditionFailed(f"{what}: the object changed since it was read ({code})",
+                                      code=code, details=details)
+        if code == "NoSuchBucket":
+            return AwsError(f"{what}: the S3 bucket does not exist ({msg})",
+                            hint="Create it first (`aws s3 mb s3://BUCKET`, ideally with versioning on), or fix "
+                            "the bucket name in `state:`.", code=code, details=details)
         if code == "EntityAlreadyExists" or (code == "ValidationException" and "already exist" in msg.lower()):
             return AlreadyExists(f"{what}: already exists ({msg})", code=code, details=details)
         if "not subscribed to the marketplace" in msg.lower():

@@ -40,6 +40,7 @@ class Globals:
     endpoint_url: str | None
     verbose: bool
     color: bool
+    state: str | None = None
 
     def ui(self) -> UI:
         from esmctl.ui import UI as _UI
@@ -48,7 +49,7 @@ class Globals:
     def workspace(self, ui: UI | None = None) -> Workspace:
         from esmctl.api import Workspace
         return Workspace(self.config, profile=self.profile, region=self.region,
-                         endpoint_url=self.endpoint_url, ui=ui or self.ui())
+                         endpoint_url=self.endpoint_url, ui=ui or self.ui(), state=self.state)
 
 
 def _version(value: bool) -> None:
@@ -66,12 +67,14 @@ def _globals(
     region: str = typer.Option(None, "--region", help="AWS region (overrides `region:` in esmctl.yaml)."),
     endpoint_url: str = typer.Option(None, "--endpoint-url",
                                      help="Send every AWS call to this URL (as the AWS CLI does)."),
+    state: str = typer.Option(None, "--state", envvar="ESMCTL_STATE", metavar="PATH|s3://BUCKET/PREFIX/",
+                              help="Where the state lives (overrides `state:` in esmctl.yaml)."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Show details (AWS error codes, steps)."),
     no_color: bool = typer.Option(False, "--no-color", help="No colours (also NO_COLOR)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
-    ctx.obj = Globals(config, profile, region, endpoint_url, verbose, not no_color)
+    ctx.obj = Globals(config, profile, region, endpoint_url, verbose, not no_color, state)
 
 
 def g(ctx: typer.Context) -> Globals:
@@ -81,13 +84,13 @@ def g(ctx: typer.Context) -> Globals:
 
 
 def _register() -> None:
-    from esmctl.cli import commands, creds, doctor, sandbox  # noqa: F401  (commands register themselves on `app`)
+    from esmctl.cli import commands, creds, doctor, sandbox, state  # noqa: F401  (commands register themselves on `app`)
 
 
 _register()
 
 
-GLOBAL_WITH_VALUE = ("-c", "--config", "--profile", "--region", "--endpoint-url")
+GLOBAL_WITH_VALUE = ("-c", "--config", "--profile", "--region", "--endpoint-url", "--state")
 GLOBAL_OPTIONS = (*GLOBAL_WITH_VALUE, "-v", "--verbose", "--no-color", "--version")
 
 

@@ -316,8 +316,10 @@ def unlock(ctx: typer.Context,
     """Remove a lock left by a dead esmctl process (refuses a live holder unless --force)."""
     glob = g(ctx)
     ui = glob.ui()
-    holder = glob.workspace(ui).unlock(force=force)
-    ui.ok(f"Removed the lock of {holder.describe()}." if holder else "There was no lock.")
+    ws = glob.workspace(ui)
+    holder = ws.unlock(force=force)
+    where = ws.backend.lock_where
+    ui.ok(f"Removed the lock {where} held by {holder.describe()}." if holder else f"There was no lock ({where}).")
 
 
 prices_app = typer.Typer(help="Estimated instance prices: refresh the local cache from the AWS Price List API.",

@@ -1,0 +1,177 @@
+"""Remote state: one environment's state document and its lock as objects in an S3 bucket.
+
+`state: s3://BUCKET/PREFIX/` keeps `PREFIX<environment>.json` and, while a changing command runs,
+`PREFIX<environment>.lock`. Rules, as Terraform's S3 backend with S3-native locking:
+
+- The lock is taken with a conditional write (`IfNoneMatch="*"`): of two runs, exactly one gets it;
+  the other fails at once naming the holder. It is deleted at the end, only if it is still ours.
+- Every state write is conditional on the ETag this run read or last wrote (`IfMatch`), so a run
+  that lost its lock (someone ran `unlock --force` while it was paused) fails loudly instead of
+  overwriting a newer state.
+- Server-side encryption is requested on every put. The previous version is kept by the bucket's
+  versioning when it is enabled, else as the object `PREFIX<environment>.json.backup`.
+
+The AWS calls go through esmctl.aws.S3; everything else here is bookkeeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from esmctl import state as state_mod
+from esmctl.errors import LockHeld, PreconditionFailed, StateError
+from esmctl.state import LockInfo, S3Url, State
+
+if TYPE_CHECKING:
+    from esmctl.aws import S3
+
+
+class S3Backend:
+    kind = "s3"
+
+    def __init__(self, s3: S3, url: S3Url, environment: str) -> None:
+        self.s3 = s3
+        self.bucket = url.bucket
+        self.key = url.key(environment)
+        self.backup_key = url.key(environment, ".json.backup")
+        self.lock_key = url.key(environment, ".lock")
+        self.where = f"s3://{self.bucket}/{self.key}"
+        self.lock_where = f"s3://{self.bucket}/{self.lock_key}"
+        self._read = False  # whether this run has read the document yet
+        self._etag: str | None = None  # ETag of the version this run read or wrote last; None: no object
+        self._last: bytes | None = None
+        self._versioned: bool | None = None
+        self._lock_etag: str | None = None
+        self._mutex = threading.RLock()
+
+    # --- the document -------------------------------------------------------------------------
+    def read_bytes(self) -> bytes | None:
+        with self._mutex:
+            got = self.s3.get(self.bucket, self.key)
+            self._read = True
+            self._last, self._etag = got if got is not None else (None, None)
+            return self._last
+
+    def read(self) -> State | None:
+        raw = self.read_bytes()
+        return None if raw is None else state_mod.parse(raw, self.where)
+
+    def write(self, state: State) -> None:
+        with self._mutex:
+            before = state.serial
+            try:
+                self.write_bytes(state_mod.dump(state))
+            except BaseException:
+                state.serial = before
+                raise
+
+    def write_bytes(self, data: bytes) -> None:
+        """Replace the document, only over the version this run knows (else StateError)."""
+        with self._mutex:
+            if not self._read:
+                self.read_bytes()
+            if self._last is not None and not self.versioned():
+                self.s3.put(self.bucket, self.backup_key, self._last)
+            try:
+                if self._etag is None:
+                    etag = self.s3.put(self.bucket, self.key, data, if_none_match=True)
+                else:
+                    etag = self.s3.put(self.bucket, self.key, data, if_match=self._etag)
+            except PreconditionFailed:
+                raise StateError(
+                    f"The remote state {self.where} was changed by another run since this one read it; "
+                    "this run's write was refused, and the remote state is unchanged.",
+                    hint="Another run may have taken the lock (`esmctl unlock --force`) while this one was "
+                    "still running. Run `esmctl refresh` to see where things stand, then run the command "
+                    "again.") from None
+            self._etag, self._last = etag, data
+
+    def versioned(self) -> bool:
+        if self._versioned is None:
+            self._versioned = self.s3.versioning_enabled(self.bucket)
+        return self._versioned
+
+    # --- the lock -----------------------------------------------------------------------------
+    def read_lock(self) -> LockInfo | None:
+        got = self.s3.get(self.bucket, self.lock_key)
+        return None if got is None else _lock_info(got[0])
+
+    @contextlib.contextmanager
+    def locked(self, command: str, on_stale: Callable[[LockInfo], None] | None = None) -> Iterator[None]:
+        """Hold `<environment>.lock` for the block; fail at once if another run has it.
+
+        A lock whose holder ran on this host and is gone (killed, crashed) is taken over after
+        `on_stale` is told; a holder elsewhere can only be cleared with `esmctl unlock --force`.
+        """
+        info = LockInfo(pid=os.getpid(), host=socket.gethostname(), command=command,
+                        since=state_mod.iso(state_mod.utcnow()) or "")
+        data = info.model_dump_json().encode()
+        for attempt in range(3):
+            try:
+                self._lock_etag = self.s3.put(self.bucket, self.lock_key, data, if_none_match=True)
+                break
+            except PreconditionFailed:
+                got = self.s3.get(self.bucket, self.lock_key)
+                if got is None:  # released between our put and get: try again
+                    continue
+                holder = _lock_info(got[0])
+                if holder.alive() is False and attempt == 0:
+                    if on_stale:
+                        on_stale(holder)
+                    again = self.s3.get(self.bucket, self.lock_key)
+                    if again is not None and again[1] == got[1]:  # still the same dead holder's lock
+                        self.s3.delete(self.bucket, self.lock_key)
+                    continue
+                raise LockHeld(
+                    f"The remote state {self.where} is locked by {holder.describe()}.",
+                    hint="Wait for that run to finish. If it died, `esmctl unlock --force` shows the holder "
+                    "and removes the lock.") from None
+        else:
+            raise LockHeld(f"Could not take the lock {self.lock_where}.", hint="Run the command again.")
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        got = self.s3.get(self.bucket, self.lock_key)
+        if got is not None and got[1] == self._lock_etag:  # never delete a lock someone else took
+            self.s3.delete(self.bucket, self.lock_key)
+        self._lock_etag = None
+
+    def unlock(self, *, force: bool = False) -> LockInfo | None:
+        holder = self.read_lock()
+        if holder is None:
+            return None
+        if not force and holder.alive() is not False:
+            where = "is still running" if holder.alive() else \
+                "ran on another host, so esmctl cannot tell if it is alive"
+            raise LockHeld(f"The lock holder ({holder.describe()}) {where}.",
+                           hint="Use `esmctl unlock --force` only if you are sure it is gone.")
+        self.s3.delete(self.bucket, self.lock_key)
+        return holder
+
+
+def _lock_info(raw: bytes) -> LockInfo:
+    try:
+        return LockInfo.model_validate_json(raw)
+    except (ValidationError, ValueError):
+        return LockInfo(pid=0, host="?", command="? (unreadable lock object)", since="?")
+
+
+def backend_for(location: Path | S3Url, environment: str, s3: Callable[[], S3]) -> state_mod.Backend:
+    """The backend for a state location; `s3()` gives the S3 adapter (only asked for remote state)."""
+    if isinstance(location, S3Url):
+        return S3Backend(s3(), location, environment)
+    return state_mod.LocalBackend(location)
+
+
+__all__ = ["S3Backend", "StateError", "backend_for"]
