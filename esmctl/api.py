@@ -548,6 +548,7 @@ class Workspace:
             imp = tfimport.adopt(resources, config_mod.load_catalog(catalog_path), module=module,
                                  secret_store=str(keep.get("secret_store", secret_store)))
             settings = {**imp.settings, **keep}
+            settings["selected_models"] = settings.pop("selected_models")  # last, as in the examples
             header = (f"# Written by `esmctl import-terraform {path}` from {imp.module or 'the root module'}: "
                       "the Terraform module's inputs.\n")
             tmp.write_text(header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))

@@ -46,7 +46,7 @@ RESOURCE = {
 }
 
 
-UNTAGGED = "without esmctl's tags (removed, or adopted from Terraform): add them"
+UNTAGGED = "esmctl's tags missing: add them"
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,13 @@ OUT = ROOT / "docs" / "cli.md"
 SCRIPT = "python scripts/gen_cli_reference.py"
 
 # Commands of the contract (§4) that are not registered yet; those that are registered drop out.
-PLANNED = ("stop", "start", "creds", "doctor", "invoke", "prices", "state", "import-terraform")
+PLANNED: tuple[str, ...] = ()
 
 TYPE_NAMES: dict[Any, str] = {str: "TEXT", int: "INTEGER", float: "FLOAT", bool: "BOOLEAN", Path: "PATH"}
 
 ENVIRONMENT = [
     ("`ESMCTL_CONFIG`", "path of `esmctl.yaml` when `-c/--config` is not given"),
+    ("`ESMCTL_STATE`", "where the state lives (a path or `s3://BUCKET/PREFIX/`) when `--state` is not given"),
     ("`ESMCTL_POLL_INTERVAL`", "seconds between status polls while waiting (float, default 15)"),
     ("`ESMCTL_WAIT_TIMEOUT`",
      "seconds one wait may take before esmctl stops waiting (default 3600; `deploy --timeout` wins)"),
