@@ -593,7 +593,11 @@ class Workspace:
                 rec.secret_ref = store.write({"aws_access_key_id": imp.access_key[0],
                                               "aws_secret_access_key": imp.access_key[1]})
                 secret_where = f"{rec.secret_store}: {rec.secret_ref}"
-            _, drift = self._refresh(state)
+            observed, drift = self._refresh(state)
+            for dep in state.deployments.values():  # "running since" for status and cost so far
+                seen = observed.endpoint(dep.endpoint.name) if dep.endpoint else None
+                if seen is not None and seen.created is not None:
+                    dep.started_at = dep.created_at = state_mod.iso(seen.created)
             self.backend.write(state)
         return {"state": self.backend.where, "deployments": sorted(state.deployments), "drift": drift,
                 "secret": secret_where, "shared_user": rec.user_name if rec else None}

@@ -8,8 +8,10 @@
 - Every state write is conditional on the ETag this run read or last wrote (`IfMatch`), so a run
   that lost its lock (someone ran `unlock --force` while it was paused) fails loudly instead of
   overwriting a newer state.
-- Server-side encryption is requested on every put. The previous version is kept by the bucket's
-  versioning when it is enabled, else as the object `PREFIX<environment>.json.backup`.
+- Server-side encryption is requested on every put. Earlier versions are kept by the bucket's
+  versioning when it is enabled (every write), else as the object `PREFIX<environment>.json.backup`:
+  the version a run started from, written once before the run's first overwrite — one extra PUT a
+  run instead of one a write (a deploy writes the state before and after every step).
 
 The AWS calls go through esmctl.aws.S3; everything else here is bookkeeping.
 """
@@ -49,6 +51,7 @@ class S3Backend:
         self._etag: str | None = None  # ETag of the version this run read or wrote last; None: no object
         self._last: bytes | None = None
         self._versioned: bool | None = None
+        self._backed_up = False  # the .backup object is written once a run, before its first overwrite
         self._lock_etag: str | None = None
         self._mutex = threading.RLock()
 
@@ -78,8 +81,9 @@ class S3Backend:
         with self._mutex:
             if not self._read:
                 self.read_bytes()
-            if self._last is not None and not self.versioned():
-                self.s3.put(self.bucket, self.backup_key, self._last)
+            if self._last is not None and not self._backed_up and not self.versioned():
+                self.s3.put(self.bucket, self.backup_key, self._last)  # the version this run started from
+                self._backed_up = True
             try:
                 if self._etag is None:
                     etag = self.s3.put(self.bucket, self.key, data, if_none_match=True)

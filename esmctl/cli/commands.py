@@ -102,7 +102,8 @@ def plan(
     json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
                                            help="Exit 2 when there are changes, 0 when none."),
-    no_refresh: bool = typer.Option(False, "--no-refresh", help="Plan from the state alone (no AWS call)."),
+    no_refresh: bool = typer.Option(False, "--no-refresh",
+                                    help="Plan from the state alone (no AWS call but reading a remote state)."),
     target: list[str] = typer.Option([], "--target", help="Only this deployment (repeatable)."),
 ) -> None:
     """Show what `deploy` would do (+ create, ~ update, -/+ replace, - delete). Changes nothing."""
@@ -262,7 +263,8 @@ def status(
     ctx: typer.Context,
     name: str = typer.Argument(None, help="Only this deployment."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-    no_refresh: bool = typer.Option(False, "--no-refresh", help="From the state alone (no AWS call)."),
+    no_refresh: bool = typer.Option(False, "--no-refresh",
+                                    help="From the state alone (no AWS call but reading a remote state)."),
 ) -> None:
     """Live status, hardware, estimated $/h and cost so far of each deployment."""
     glob = g(ctx)

@@ -53,12 +53,18 @@ def test_remote_state_lives_in_s3_encrypted_with_a_backup(cli: Env) -> None:
     assert head["ServerSideEncryption"] == "AES256"
     doc = json.loads(obj(cli, KEY) or b"")
     assert sorted(doc["deployments"]) == ["performance_model", "prototype_model"]
-    backup = json.loads(obj(cli, KEY + ".backup") or b"")  # versioning is off: the previous version
-    assert backup["serial"] == doc["serial"] - 1 and backup["lineage"] == doc["lineage"]
+    backup = json.loads(obj(cli, KEY + ".backup") or b"")  # versioning is off: an earlier version
+    assert backup["serial"] < doc["serial"] and backup["lineage"] == doc["lineage"]
     assert obj(cli, LOCK) is None  # released at the end
     assert cli.run("status").code == 0
+    d = cli.run("doctor", "--json")
+    state_finding = next(f for f in json.loads(d.out)["findings"] if f["name"] == "state")
+    assert state_finding["level"] == "ok" and f"s3://{BUCKET}/{KEY} is readable" in state_finding["message"]
     r = cli.run("state", "pull")
     assert r.code == 0 and json.loads(r.out)["serial"] == doc["serial"]
+    before_stop = obj(cli, KEY)
+    assert cli.run("stop", "performance_model", "--yes").code == 0
+    assert obj(cli, KEY + ".backup") == before_stop  # the version `stop` started from
 
 
 def test_with_bucket_versioning_no_backup_object_is_written(cli: Env) -> None:
@@ -255,6 +261,9 @@ def test_import_terraform_adopts_the_module_resources(cli: Env, form: str) -> No
     assert kinds == ["tag_resource", "tag_role", "tag_user", "update_policy"], kinds
     assert plan["summary"]["add"] == 0 and plan["summary"]["destroy"] == 0
     assert "narrowed from Resource" in next(a["reason"] for a in plan["actions"] if a["action"] == "update_policy")
+
+    status = json.loads(cli.run("status", "--json").out)
+    assert all(d["status"] == "InService" and d["running_since"] for d in status["deployments"])
 
     deploy(cli)
     assert cli.run("plan", "--detailed-exitcode").code == 0
