@@ -203,6 +203,17 @@ def test_push_applies_terraforms_lineage_and_serial_checks(cli: Env) -> None:
     assert cli.run("state", "push", "--force", "old.json").code == 0
 
 
+def test_a_missing_bucket_is_a_clear_error_and_nothing_is_created(cli: Env) -> None:
+    cfg = cli.example("basic")
+    cfg.write_text(cfg.read_text() + "state: s3://no-such-bucket/esmctl/\n")
+    r = cli.run("deploy", "--yes")
+    assert r.code == 1 and "the S3 bucket does not exist" in r.err and "Traceback" not in r.text
+    assert cli.client("sagemaker").list_models()["Models"] == []
+    d = cli.run("doctor", "--json")
+    state = next(f for f in json.loads(d.out)["findings"] if f["name"] == "state")
+    assert state["level"] == "error" and "aws s3 mb" in state["fix"]
+
+
 def test_secret_store_local_is_refused_with_remote_state(cli: Env) -> None:
     remote(cli)
     cfg = cli.folder / "esmctl.yaml"
