@@ -3,6 +3,7 @@ command run as a subprocess against it, and boto3 clients to check what it made.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -95,6 +96,19 @@ class Env:
     @property
     def state_file(self) -> Path:
         return self.folder / "state" / "dev.json"
+
+    def state_doc(self) -> dict[str, Any]:
+        """The state as esmctl stores it: the local file, or the S3 object `state: s3://...` names."""
+        import yaml
+
+        cfg = yaml.safe_load((self.folder / "esmctl.yaml").read_text()) or {}
+        url = str(cfg.get("state") or "")
+        if url.startswith("s3://"):
+            bucket, _, prefix = url.removeprefix("s3://").partition("/")
+            prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+            key = f"{prefix}{cfg.get('environment', 'dev')}.json"
+            return json.loads(self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())  # type: ignore[no-any-return]
+        return json.loads(self.state_file.read_text())  # type: ignore[no-any-return]
 
 
 def deploy(cli: Env, *extra: str) -> Result:

@@ -42,7 +42,7 @@ def tagged(cli: Env) -> dict[str, list[str]]:
 
 def recorded(cli: Env) -> dict[str, list[str]]:
     """The same sets, as the state file lists them (what it records as existing)."""
-    doc = json.loads(cli.state_file.read_text())
+    doc = cli.state_doc()
     out: dict[str, list[str]] = {"model": [], "endpoint_config": [], "endpoint": [], "role": []}
     if doc.get("role") and doc["role"]["created"]:
         out["role"].append(doc["role"]["name"])
