@@ -273,6 +273,8 @@ def test_import_terraform_adopts_the_module_resources(cli: Env, form: str) -> No
     assert plan["summary"]["add"] == 0 and plan["summary"]["destroy"] == 0
     assert "narrowed from Resource" in next(a["reason"] for a in plan["actions"] if a["action"] == "update_policy")
 
+    if form == "show-json":
+        return  # the rest is the same for both forms (tests/unit/test_tfimport.py compares them)
     status = json.loads(cli.run("status", "--json").out)
     assert all(d["status"] == "InService" and d["running_since"] for d in status["deployments"])
 
