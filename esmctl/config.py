@@ -390,7 +390,8 @@ def load(path: str | os.PathLike[str] | None = None, *, region: str | None = Non
         problems += _check_catalog(catalog_path, catalog, cat_positions)
     deployments: dict[str, Deployment] = {}
     if checkable is not None:
-        problems += _check_settings(cfg_path, checkable, positions, region_flag=bool(region))
+        problems += _check_settings(cfg_path, checkable, positions, region_flag=bool(region),
+                                    state_flag=state is not None)
     if catalog is not None:
         # Checked even when other keys are invalid, so every problem shows up in one run.
         good_region = checkable is not None and REGION_RE.match(checkable.region)
@@ -447,10 +448,14 @@ def _check_catalog(path: Path, catalog: Catalog, pos: Positions) -> list[Problem
     return out
 
 
-def _check_settings(path: Path, s: Settings, pos: Positions, region_flag: bool = False) -> list[Problem]:
+def _check_settings(path: Path, s: Settings, pos: Positions, region_flag: bool = False,
+                    state_flag: bool = False) -> list[Problem]:
     out = []
 
     def bad(loc: tuple[Any, ...], msg: str) -> None:
+        if loc == ("state",) and state_flag:  # given with --state / ESMCTL_STATE, not in the file
+            out.append(Problem("--state", "", msg))
+            return
         out.append(Problem(str(path), _dotted(loc), msg, *_position(pos, loc)))
 
     env_ok = bool(ENVIRONMENT_RE.match(s.environment))  # else the IAM names below only repeat it
