@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -565,7 +566,7 @@ class Workspace:
         self._backend = None
         return {**result, "config": str(cfg_path), "models_yaml_written": str(catalog_path) if wrote_catalog else None,
                 "module": imp.module or "(root)", "notes": imp.notes,
-                "terraform_state_rm": imp.module or " ".join(imp.addresses)}
+                "terraform_state_rm": imp.module or " ".join(shlex.quote(a) for a in imp.addresses)}
 
     def _adopt(self, imp: Any, cfg_file: Path, secrets: Any) -> dict[str, Any]:
         """Under the new configuration at `cfg_file`: check the account, store the secret, write the state."""
