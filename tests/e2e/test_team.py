@@ -287,6 +287,19 @@ def test_import_terraform_adopts_the_module_resources(cli: Env, form: str) -> No
     assert cli.run("creds", "--format", "json", "--reveal").out.count(secret) == 1
 
 
+def test_import_terraform_straight_into_remote_state(cli: Env) -> None:
+    cli.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"})
+    tf = _tf_state(cli, example="basic", shared=False)
+    (cli.folder / "tf.json").write_text(json.dumps(tf))
+    r = cli.run("--state", URL, "import-terraform", "tf.json")
+    assert r.code == 0, r.text
+    assert yaml.safe_load((cli.folder / "esmctl.yaml").read_text())["state"] == URL
+    assert not cli.state_file.exists() and list(cli.state_doc()["deployments"]) == ["prototype_model"]
+    assert obj(cli, LOCK) is None
+    p = json.loads(cli.run("plan", "--json").out)  # esmctl.yaml now names the remote state itself
+    assert p["summary"]["add"] == 0 and p["summary"]["destroy"] == 0
+
+
 def test_import_terraform_changes_nothing_on_bad_input(cli: Env) -> None:
     tf = _tf_state(cli, example="basic", shared=False)
     (cli.folder / "v3.json").write_text(json.dumps({**tf, "version": 3}))
