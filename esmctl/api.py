@@ -7,6 +7,7 @@ refresh) never import boto3: the AWS layer is imported on first use.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import shlex
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from esmctl.execute import Outcome
     from esmctl.invoke import InvokeResult, SmokeResult
     from esmctl.observe import Observed
+    from esmctl.tfimport import Imported
 
 
 @dataclass
@@ -109,7 +111,7 @@ class Workspace:
 
     def backend_at(self, location: Path | state_mod.S3Url) -> state_mod.Backend:
         from esmctl.remote import backend_for
-        return backend_for(location, self.config.environment, lambda: self.aws.s3)
+        return backend_for(location, self.config.environment, lambda: self.aws.s3, warn=self.ui.warn)
 
     def read_state(self) -> State | None:
         return self.backend.read()
@@ -519,7 +521,7 @@ class Workspace:
 
         import yaml
 
-        from esmctl import secrets, tfimport
+        from esmctl import tfimport
 
         cfg_path = Path(self.config_path or os.environ.get("ESMCTL_CONFIG") or config_mod.DEFAULT_CONFIG)
         try:
@@ -540,20 +542,19 @@ class Workspace:
             keep["state"] = self.state_override
         catalog_path = cfg_path.parent / str(keep.get("models_yaml_path", "models.yaml"))
         wrote_catalog = not catalog_path.exists()
-        if wrote_catalog:  # the module's own catalog, as `esmctl init` writes it
-            from importlib import resources as res
-            catalog_path.parent.mkdir(parents=True, exist_ok=True)
-            catalog_path.write_text(res.files("esmctl").joinpath("examples/models.yaml").read_text())
         tmp = cfg_path.with_name(f".{cfg_path.name}.import.tmp")
         try:
+            if wrote_catalog:  # the module's own catalog, as `esmctl init` writes it
+                from importlib import resources as res
+                _write_file(catalog_path, res.files("esmctl").joinpath("examples/models.yaml").read_text())
             imp = tfimport.adopt(resources, config_mod.load_catalog(catalog_path), module=module,
                                  secret_store=str(keep.get("secret_store", secret_store)))
             settings = {**imp.settings, **keep}
             settings["selected_models"] = settings.pop("selected_models")  # last, as in the examples
             header = (f"# Written by `esmctl import-terraform {path}` from {imp.module or 'the root module'}: "
                       "the Terraform module's inputs.\n")
-            tmp.write_text(header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
-            result = self._adopt(imp, tmp, secrets)
+            _write_file(tmp, header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
+            result = self._adopt(imp, tmp)
         except BaseException:
             tmp.unlink(missing_ok=True)
             if wrote_catalog:
@@ -561,15 +562,22 @@ class Workspace:
             self._config = None
             self._backend = None
             raise
-        os.replace(tmp, cfg_path)
+        try:
+            os.replace(tmp, cfg_path)
+        except OSError as e:  # the state is written: say where the configuration is
+            raise EsmctlError(f"The state was written, but {cfg_path} could not be replaced ({e.strerror or e}).",
+                              hint=f"Move {tmp} to {cfg_path} by hand.") from None
         self._config = None
         self._backend = None
         return {**result, "config": str(cfg_path), "models_yaml_written": str(catalog_path) if wrote_catalog else None,
                 "module": imp.module or "(root)", "notes": imp.notes,
-                "terraform_state_rm": imp.module or " ".join(shlex.quote(a) for a in imp.addresses)}
+                "terraform_state_rm": " ".join(shlex.quote(a) for a in
+                                               ([imp.module] if imp.module and imp.complete else imp.addresses))}
 
-    def _adopt(self, imp: Any, cfg_file: Path, secrets: Any) -> dict[str, Any]:
+    def _adopt(self, imp: Imported, cfg_file: Path) -> dict[str, Any]:
         """Under the new configuration at `cfg_file`: check the account, store the secret, write the state."""
+        from esmctl import secrets
+
         self._config = config_mod.load(cfg_file, state=self.state_override)
         self._backend = None
         cfg, state = self.config, imp.state
@@ -586,20 +594,28 @@ class Workspace:
                                  " what that state manages first.")
             if existing is not None:  # an empty state (everything destroyed): keep its history
                 state.lineage, state.serial = existing.lineage, existing.serial
-            secret_where = ""
-            rec = state.shared_account
-            if imp.access_key and rec is not None:
-                store = secrets.store_for(cfg, self.aws if rec.secret_store == "secretsmanager" else None,
-                                          rec.secret_store, rec.user_name)
-                rec.secret_ref = store.write({"aws_access_key_id": imp.access_key[0],
-                                              "aws_secret_access_key": imp.access_key[1]})
-                secret_where = f"{rec.secret_store}: {rec.secret_ref}"
             observed, drift = self._refresh(state)
             for dep in state.deployments.values():  # "running since" for status and cost so far
                 seen = observed.endpoint(dep.endpoint.name) if dep.endpoint else None
                 if seen is not None and seen.created is not None:
                     dep.started_at = dep.created_at = state_mod.iso(seen.created)
-            self.backend.write(state)
+            secret_where = ""
+            rec = state.shared_account
+            store, had = None, False
+            if imp.access_key and rec is not None:  # the last step before the state: nothing fails after it
+                store = secrets.store_for(cfg, self.aws if rec.secret_store == "secretsmanager" else None,
+                                          rec.secret_store, rec.user_name)
+                had = store.read() is not None
+                rec.secret_ref = store.write({"aws_access_key_id": imp.access_key[0],
+                                              "aws_secret_access_key": imp.access_key[1]})
+                secret_where = f"{rec.secret_store}: {rec.secret_ref}"
+            try:
+                self.backend.write(state)
+            except BaseException:
+                if store is not None and not had:
+                    with contextlib.suppress(EsmctlError):
+                        store.delete()
+                raise
         return {"state": self.backend.where, "deployments": sorted(state.deployments), "drift": drift,
                 "secret": secret_where, "shared_user": rec.user_name if rec else None}
 
@@ -648,7 +664,11 @@ class Workspace:
             result = self._replace(dest, raw, st, force=force)
         updated = False
         if update_config and self.state_override is None and cfg.settings.state != value:
-            config_mod.set_state_setting(cfg.path, value)
+            try:
+                config_mod.set_state_setting(cfg.path, value)
+            except OSError as e:
+                raise EsmctlError(f"The state was copied to {dest.where}, but {cfg.path} could not be updated "
+                                  f"({e.strerror or e}).", hint=f"Set `state: {value!r}` in it by hand.") from None
             updated = True
         return {"from": source.where, "to": dest.where, "serial": st.serial, "lineage": st.lineage,
                 "result": result, "config_updated": updated, "config": str(cfg.path)}
@@ -664,7 +684,13 @@ class Workspace:
         current_raw = backend.read_bytes()
         if current_raw == raw:
             return "unchanged"
-        current = state_mod.parse(current_raw, backend.where) if current_raw is not None else None
+        current = None
+        if current_raw is not None:
+            try:
+                current = state_mod.parse(current_raw, backend.where)
+            except StateError:
+                if not force:  # a corrupt state there: replacing it is what --force is for
+                    raise
         state_mod.check_replace(current, new, where=backend.where, force=force)
         backend.write_bytes(raw)
         return "written"
@@ -688,6 +714,15 @@ class Workspace:
             raise EsmctlError(
                 f"Unknown deployment{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; nothing was changed.",
                 hint=f"Known: {', '.join(sorted(known)) or '(none)'} (the keys of selected_models).")
+
+
+def _write_file(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise EsmctlError(f"Cannot write {path}: {e.strerror or e}; nothing was written.",
+                          hint="Check the folder's permissions, or run from another folder (-c PATH).") from None
 
 
 __all__ = ["DeployResult", "PlanResult", "StateError", "Workspace"]

@@ -4,14 +4,18 @@
 `PREFIX<environment>.lock`. Rules, as Terraform's S3 backend with S3-native locking:
 
 - The lock is taken with a conditional write (`IfNoneMatch="*"`): of two runs, exactly one gets it;
-  the other fails at once naming the holder. It is deleted at the end, only if it is still ours.
+  the other fails at once naming the holder. It is deleted at the end with `IfMatch` on its ETag,
+  so a run never deletes a lock somebody else took.
 - Every state write is conditional on the ETag this run read or last wrote (`IfMatch`), so a run
   that lost its lock (someone ran `unlock --force` while it was paused) fails loudly instead of
-  overwriting a newer state.
+  overwriting a newer state; before writing, a run that has not looked for LOCK_RECHECK seconds
+  also checks that the lock is still its own (a paused run that resumes writes nothing).
+- A conditional write that botocore retried after a lost answer may find its own first attempt
+  there (412): when the object holds exactly what this run sent, the write counts as done.
 - Server-side encryption is requested on every put. Earlier versions are kept by the bucket's
   versioning when it is enabled (every write), else as the object `PREFIX<environment>.json.backup`:
-  the version a run started from, written once before the run's first overwrite — one extra PUT a
-  run instead of one a write (a deploy writes the state before and after every step).
+  the version a run started from, written once after the run's first overwrite succeeded — one
+  extra PUT a run instead of one a write (a deploy writes the state before and after every step).
 
 The AWS calls go through esmctl.aws.S3; everything else here is bookkeeping.
 """
@@ -19,9 +23,8 @@ The AWS calls go through esmctl.aws.S3; everything else here is bookkeeping.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,17 +32,20 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from esmctl import state as state_mod
-from esmctl.errors import LockHeld, PreconditionFailed, StateError
+from esmctl.errors import EsmctlError, LockHeld, PreconditionFailed, StateError
 from esmctl.state import LockInfo, S3Url, State
 
 if TYPE_CHECKING:
     from esmctl.aws import S3
 
+LOCK_RECHECK = 5.0  # seconds: a state write first re-reads the lock if it was last seen longer ago
+
 
 class S3Backend:
     kind = "s3"
 
-    def __init__(self, s3: S3, url: S3Url, environment: str) -> None:
+    def __init__(self, s3: S3, url: S3Url, environment: str, *, warn: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.s3 = s3
         self.bucket = url.bucket
         self.key = url.key(environment)
@@ -47,13 +53,19 @@ class S3Backend:
         self.lock_key = url.key(environment, ".lock")
         self.where = f"s3://{self.bucket}/{self.key}"
         self.lock_where = f"s3://{self.bucket}/{self.lock_key}"
+        self.warn = warn or (lambda _msg: None)
+        self.clock = clock
+        self._mutex = threading.RLock()
+        self._versioned: bool | None = None
+        self._lock_etag: str | None = None  # while this run holds the lock
+        self._lock_seen = 0.0  # when the lock was last seen to be ours (clock)
+        self._start_run()
+
+    def _start_run(self) -> None:
         self._read = False  # whether this run has read the document yet
         self._etag: str | None = None  # ETag of the version this run read or wrote last; None: no object
         self._last: bytes | None = None
-        self._versioned: bool | None = None
-        self._backed_up = False  # the .backup object is written once a run, before its first overwrite
-        self._lock_etag: str | None = None
-        self._mutex = threading.RLock()
+        self._backed_up = False
 
     # --- the document -------------------------------------------------------------------------
     def read_bytes(self) -> bytes | None:
@@ -81,22 +93,33 @@ class S3Backend:
         with self._mutex:
             if not self._read:
                 self.read_bytes()
-            if self._last is not None and not self._backed_up and not self.versioned():
-                self.s3.put(self.bucket, self.backup_key, self._last)  # the version this run started from
-                self._backed_up = True
+            self._check_lock()
+            previous = self._last
+            etag: str | None
             try:
                 if self._etag is None:
                     etag = self.s3.put(self.bucket, self.key, data, if_none_match=True)
                 else:
                     etag = self.s3.put(self.bucket, self.key, data, if_match=self._etag)
             except PreconditionFailed:
-                raise StateError(
-                    f"The remote state {self.where} was changed by another run since this one read it; "
-                    "this run's write was refused, and the remote state is unchanged.",
-                    hint="Another run may have taken the lock (`esmctl unlock --force`) while this one was "
-                    "still running. Run `esmctl refresh` to see where things stand, then run the command "
-                    "again.") from None
+                etag = self._own_write(self.key, data)
+                if etag is None:
+                    raise StateError(
+                        f"The remote state {self.where} was changed by another run since this one read it; "
+                        "this run's write was refused, and the remote state is unchanged.",
+                        hint="Another run may have taken the lock (`esmctl unlock --force`) while this one was "
+                        "still running. Run `esmctl refresh` to see where things stand, then run the command "
+                        "again.") from None
             self._etag, self._last = etag, data
+            if previous is not None and not self._backed_up and not self.versioned():
+                self.s3.put(self.bucket, self.backup_key, previous)  # the version this run started from
+                self._backed_up = True
+
+    def _own_write(self, key: str, data: bytes) -> str | None:
+        """After a 412: the object's ETag when it holds exactly `data` (botocore retried a write whose
+        first attempt had succeeded), else None (somebody else wrote it)."""
+        got = self.s3.get(self.bucket, key)
+        return got[1] if got is not None and got[0] == data else None
 
     def versioned(self) -> bool:
         if self._versioned is None:
@@ -108,16 +131,27 @@ class S3Backend:
         got = self.s3.get(self.bucket, self.lock_key)
         return None if got is None else _lock_info(got[0])
 
+    def _check_lock(self) -> None:
+        """Before a state write: is the lock still this run's? (Looked at most every LOCK_RECHECK s.)"""
+        if self._lock_etag is None or self.clock() - self._lock_seen < LOCK_RECHECK:
+            return
+        got = self.s3.get(self.bucket, self.lock_key)
+        if got is None or got[1] != self._lock_etag:
+            holder = f"; it is now held by {_lock_info(got[0]).describe()}" if got else ""
+            raise StateError(
+                f"This run no longer holds the lock {self.lock_where} (someone ran `esmctl unlock --force`?)"
+                f"{holder}; its state write was refused, and the remote state is unchanged.",
+                hint="Run `esmctl refresh` to see where things stand, then run the command again.")
+        self._lock_seen = self.clock()
+
     @contextlib.contextmanager
     def locked(self, command: str, on_stale: Callable[[LockInfo], None] | None = None) -> Iterator[None]:
         """Hold `<environment>.lock` for the block; fail at once if another run has it.
 
-        A lock whose holder ran on this host and is gone (killed, crashed) is taken over after
+        A lock whose holder ran on this machine and is gone (killed, crashed) is taken over after
         `on_stale` is told; a holder elsewhere can only be cleared with `esmctl unlock --force`.
         """
-        info = LockInfo(pid=os.getpid(), host=socket.gethostname(), command=command,
-                        since=state_mod.iso(state_mod.utcnow()) or "")
-        data = info.model_dump_json().encode()
+        data = LockInfo.mine(command).model_dump_json().encode()
         for attempt in range(3):
             try:
                 self._lock_etag = self.s3.put(self.bucket, self.lock_key, data, if_none_match=True)
@@ -126,13 +160,15 @@ class S3Backend:
                 got = self.s3.get(self.bucket, self.lock_key)
                 if got is None:  # released between our put and get: try again
                     continue
+                if got[0] == data:  # our own first attempt, answered 412 on botocore's retry
+                    self._lock_etag = got[1]
+                    break
                 holder = _lock_info(got[0])
                 if holder.alive() is False and attempt == 0:
                     if on_stale:
                         on_stale(holder)
-                    again = self.s3.get(self.bucket, self.lock_key)
-                    if again is not None and again[1] == got[1]:  # still the same dead holder's lock
-                        self.s3.delete(self.bucket, self.lock_key)
+                    with contextlib.suppress(PreconditionFailed):  # someone else took it over first
+                        self.s3.delete(self.bucket, self.lock_key, if_match=got[1])
                     continue
                 raise LockHeld(
                     f"The remote state {self.where} is locked by {holder.describe()}.",
@@ -140,27 +176,40 @@ class S3Backend:
                     "and removes the lock.") from None
         else:
             raise LockHeld(f"Could not take the lock {self.lock_where}.", hint="Run the command again.")
+        self._lock_seen = self.clock()
+        self._start_run()  # a new run: read the state afresh, a new .backup
         try:
             yield
         finally:
             self._release()
 
     def _release(self) -> None:
-        got = self.s3.get(self.bucket, self.lock_key)
-        if got is not None and got[1] == self._lock_etag:  # never delete a lock someone else took
-            self.s3.delete(self.bucket, self.lock_key)
-        self._lock_etag = None
+        etag, self._lock_etag = self._lock_etag, None
+        if etag is None:
+            return
+        try:
+            self.s3.delete(self.bucket, self.lock_key, if_match=etag)  # never a lock someone else took
+        except PreconditionFailed:
+            pass  # no longer ours (forced away and taken by another run): not ours to delete
+        except EsmctlError as e:  # e.g. credentials expired during a long wait: say so, keep the result
+            self.warn(f"Could not remove the lock {self.lock_where} ({e.message}); once this run has ended, "
+                      "remove it with `esmctl unlock --force`.")
 
     def unlock(self, *, force: bool = False) -> LockInfo | None:
-        holder = self.read_lock()
-        if holder is None:
+        got = self.s3.get(self.bucket, self.lock_key)
+        if got is None:
             return None
+        holder = _lock_info(got[0])
         if not force and holder.alive() is not False:
             where = "is still running" if holder.alive() else \
-                "ran on another host, so esmctl cannot tell if it is alive"
+                "ran on another machine, so esmctl cannot tell if it is alive"
             raise LockHeld(f"The lock holder ({holder.describe()}) {where}.",
                            hint="Use `esmctl unlock --force` only if you are sure it is gone.")
-        self.s3.delete(self.bucket, self.lock_key)
+        try:
+            self.s3.delete(self.bucket, self.lock_key, if_match=got[1])
+        except PreconditionFailed:
+            raise LockHeld(f"The lock {self.lock_where} changed while it was being removed (another run took it).",
+                           hint="Run `esmctl unlock` again to see the new holder.") from None
         return holder
 
 
@@ -171,10 +220,11 @@ def _lock_info(raw: bytes) -> LockInfo:
         return LockInfo(pid=0, host="?", command="? (unreadable lock object)", since="?")
 
 
-def backend_for(location: Path | S3Url, environment: str, s3: Callable[[], S3]) -> state_mod.Backend:
+def backend_for(location: Path | S3Url, environment: str, s3: Callable[[], S3],
+                warn: Callable[[str], None] | None = None) -> state_mod.Backend:
     """The backend for a state location; `s3()` gives the S3 adapter (only asked for remote state)."""
     if isinstance(location, S3Url):
-        return S3Backend(s3(), location, environment)
+        return S3Backend(s3(), location, environment, warn=warn)
     return state_mod.LocalBackend(location)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -173,20 +174,26 @@ def read(path: Path) -> State | None:
     return parse(raw, str(path))
 
 
-def parse(raw: bytes, where: str) -> State:
+def _restore_hint(where: str) -> str:
     backup = f"{where}.backup"
-    cp = "aws s3 cp" if where.startswith("s3://") else "cp"
+    if where.startswith("s3://"):
+        bucket, _, key = where.removeprefix("s3://").partition("/")
+        return (f"Restore an earlier version: `aws s3 cp {backup} {where}` (bucket without versioning), or "
+                f"`aws s3api list-object-versions --bucket {bucket} --prefix {key}` and `get-object --version-id`; "
+                "or `esmctl state push --force FILE`. Then run `esmctl refresh`.")
+    return f"Restore the previous version from {backup} (`cp {backup} {where}`), then run `esmctl refresh`."
+
+
+def parse(raw: bytes, where: str) -> State:
     try:
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise StateError(
             f"The state file {where} is not valid JSON ({e}); esmctl will not overwrite it.",
-            hint=f"Restore the previous version from {backup} (`{cp} {backup} {where}`), "
-            "then run `esmctl refresh`.",
+            hint=_restore_hint(where),
         ) from None
     if not isinstance(doc, dict):
-        raise StateError(f"The state file {where} is not a JSON object.",
-                         hint=f"Restore it from {backup}.")
+        raise StateError(f"The state file {where} is not a JSON object.", hint=_restore_hint(where))
     version = doc.get("version")
     if isinstance(version, int) and version > SCHEMA_VERSION:
         raise StateError(
@@ -202,7 +209,7 @@ def parse(raw: bytes, where: str) -> State:
         raise StateError(
             f"The state file {where} does not match the schema ({loc}: {first['msg']}); "
             "esmctl will not overwrite it.",
-            hint=f"Restore the previous version from {backup}, then run `esmctl refresh`.",
+            hint=_restore_hint(where),
         ) from None
 
 
@@ -387,19 +394,39 @@ def check_replace(current: State | None, new: State, *, where: str, force: bool 
 # --- the lock ----------------------------------------------------------------------------------
 
 
+@functools.cache
+def machine_id() -> str:
+    """This kernel boot and PID namespace: where a pid names the same process. Host names are not
+    enough (cloned VMs, containers sharing the host's network); "" where /proc does not tell (not Linux)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        ns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    return f"{boot}/{ns}"
+
+
 class LockInfo(BaseModel):
     pid: int
     host: str
     command: str
     since: str
+    machine: str = ""  # machine_id() of the holder ("" in locks of older esmctl versions)
+
+    @classmethod
+    def mine(cls, command: str) -> LockInfo:
+        return cls(pid=os.getpid(), host=socket.gethostname(), command=command, since=iso(utcnow()) or "",
+                   machine=machine_id())
 
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host}, `{self.command}`, since {self.since}"
 
     def alive(self) -> bool | None:
-        """True/False for a holder on this host; None when it runs elsewhere (unknown)."""
+        """True/False for a holder on this machine; None when it runs elsewhere (unknown)."""
         if self.host != socket.gethostname():
             return None
+        if self.machine and machine_id() and self.machine != machine_id():
+            return None  # same host name, another machine or PID namespace: its pid means nothing here
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
@@ -431,7 +458,7 @@ def locked(path: Path, command: str, on_stale: Callable[[LockInfo], None] | None
     """
     lp = lock_path(path)
     lp.parent.mkdir(parents=True, exist_ok=True)
-    info = LockInfo(pid=os.getpid(), host=socket.gethostname(), command=command, since=iso(utcnow()) or "")
+    info = LockInfo.mine(command)
     # The lock appears with its content at once (link of a written temp file), so a competing
     # run never reads a half-written holder.
     tmp = lp.with_name(f".{lp.name}.{os.getpid()}.{threading.get_ident()}.tmp")

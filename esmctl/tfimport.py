@@ -63,6 +63,7 @@ class Imported:
     access_key: tuple[str, str] | None = None  # (id, secret) when the state holds the secret
     notes: list[str] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)  # what was adopted, for `terraform state rm`
+    complete: bool = True  # every resource of the module was adopted (so `terraform state rm MODULE`)
 
 
 def read(raw: bytes, where: str) -> list[TfResource]:
@@ -92,6 +93,8 @@ def read(raw: bytes, where: str) -> list[TfResource]:
         if r.get("mode", "managed") != "managed":
             continue
         for inst in r.get("instances") or []:
+            if inst.get("deposed"):  # an old object of an interrupted replacement, not the current one
+                continue
             out.append(TfResource(r.get("module", ""), r.get("type", ""), r.get("name", ""), inst.get("index_key"),
                                   inst.get("attributes") or {}))
     return out
@@ -99,7 +102,7 @@ def read(raw: bytes, where: str) -> list[TfResource]:
 
 def _show_resources(module: dict[str, Any]) -> Any:
     for r in module.get("resources") or []:
-        if r.get("mode", "managed") != "managed":
+        if r.get("mode", "managed") != "managed" or r.get("deposed_key"):
             continue
         addr = r.get("address", "")
         mod = addr.rsplit(f".{r.get('type')}.", 1)[0] if addr.count(".") > 1 and addr.startswith("module.") else ""
@@ -157,6 +160,9 @@ def adopt(resources: list[TfResource], catalog: Catalog, *, module: str | None =
                         a.attrs.get("policy_arn") == naming.MANAGED_POLICY_ARN
                         for a in by_type["aws_iam_role_policy_attachment"])
 
+    # The suffixes: the module's `random_id.instance_suffix` (byte_length 4), not some other random_id.
+    by_type["random_id"] = [r for r in by_type["random_id"]
+                            if r.name == "instance_suffix" or r.attrs.get("byte_length") == 4]
     keyed = {t: {r.index: r for r in by_type[t]} for t in
              ("aws_sagemaker_model", "aws_sagemaker_endpoint_configuration", "aws_sagemaker_endpoint", "random_id")}
     names = sorted({k for k in keyed["aws_sagemaker_model"] if isinstance(k, str)}
@@ -230,9 +236,23 @@ def adopt(resources: list[TfResource], catalog: Catalog, *, module: str | None =
         settings["enable_shared_service_account"] = True
         settings["shared_service_account_name"] = "" if uname == naming.shared_user_name(prefix, environment, "") \
             else uname
-        policy = by_type["aws_iam_policy"][0] if by_type["aws_iam_policy"] else None
-        attached = any(a.attrs.get("user") == uname for a in by_type["aws_iam_user_policy_attachment"])
-        keys = by_type["aws_iam_access_key"]
+        # The invoke policy: the one attached to the user, else the one with the module's name.
+        attached_arns = {a.attrs.get("policy_arn") for a in by_type["aws_iam_user_policy_attachment"]
+                         if a.attrs.get("user") == uname}
+        want = naming.shared_policy_name(prefix, environment, uname)
+        policies = [p for p in by_type["aws_iam_policy"] if p.attrs.get("arn") in attached_arns] or \
+            [p for p in by_type["aws_iam_policy"] if p.attrs.get("name") == want]
+        if len(policies) > 1:
+            policies = [p for p in policies if p.attrs.get("name") == want] or policies[:1]
+        policy = policies[0] if policies else None
+        attachments = [a for a in by_type["aws_iam_user_policy_attachment"]
+                       if a.attrs.get("user") == uname and policy is not None
+                       and a.attrs.get("policy_arn") == policy.attrs.get("arn")]
+        attached = bool(attachments)
+        keys = [k for k in by_type["aws_iam_access_key"] if k.attrs.get("user") in (uname, None)]
+        if len(keys) > 1:
+            raise ImportError_(f"The shared user {uname} has {len(keys)} access keys in the Terraform state; the "
+                               "module makes one.", hint="Delete the extra key with Terraform first.")
         rec = SharedAccountRecord(
             user_name=uname, user_arn=str(user.attrs.get("arn", "")), user_created=True,
             policy_name=str(policy.attrs["name"]) if policy else naming.shared_policy_name(prefix, environment, uname),
@@ -249,9 +269,13 @@ def adopt(resources: list[TfResource], catalog: Catalog, *, module: str | None =
                 notes.append(f"access key {rec.access_key_id}: its secret is not in the Terraform state (encrypted "
                              "with a PGP key?); `esmctl deploy` replaces the key with one whose secret it stores")
         state.shared_account = rec
-        addresses += [r.address for r in (user, policy, *keys, *by_type["aws_iam_user_policy_attachment"]) if r]
+        addresses += [r.address for r in (user, policy, *keys, *attachments) if r]
     settings["secret_store"] = secret_store
-    return Imported(settings, state, mod, access_key, notes, addresses)
+    others = sorted(r.address for r in resources if r.module == mod and r.address not in set(addresses))
+    if others:
+        notes.append(f"{len(others)} other resource(s) of {mod or 'the root module'} stay in Terraform: "
+                     + ", ".join(others[:5]) + (" ..." if len(others) > 5 else ""))
+    return Imported(settings, state, mod, access_key, notes, addresses, complete=not others)
 
 
 def _first(v: Any) -> dict[str, Any]:

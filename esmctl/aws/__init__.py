@@ -482,7 +482,19 @@ class S3(_Service):
 
     def get(self, bucket: str, key: str) -> tuple[bytes, str] | None:
         """The object's bytes and ETag, or None when there is no such key."""
-        resp = self.call_or_none("GetObject", f"s3://{bucket}/{key}", Bucket=bucket, Key=key)
+        try:
+            resp = self.call_or_none("GetObject", f"s3://{bucket}/{key}", Bucket=bucket, Key=key)
+        except AwsError as e:
+            if e.code not in ("AccessDenied", "403"):
+                raise
+            folder = key.rpartition("/")[0]
+            objects = f"arn:aws:s3:::{bucket}/{folder + '/' if folder else ''}*"
+            raise AwsError(
+                f"s3:GetObject s3://{bucket}/{key}: access denied ({e.code}). S3 also answers so for an object "
+                "that does not exist when the caller may not list the bucket.",
+                hint=f"Allow s3:GetObject, s3:PutObject and s3:DeleteObject on {objects} and s3:ListBucket on "
+                f"arn:aws:s3:::{bucket} (docs/team.md#permissions).",
+                code=e.code, details=e.details) from None
         if resp is None:
             return None
         try:
@@ -504,8 +516,10 @@ class S3(_Service):
                          ContentType="application/json", ServerSideEncryption=self.SSE, **cond)
         return str(resp["ETag"])
 
-    def delete(self, bucket: str, key: str) -> bool:
-        return self._delete("DeleteObject", f"s3://{bucket}/{key}", Bucket=bucket, Key=key)
+    def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> bool:
+        """Delete the object (with `if_match`, only that version of it, else `PreconditionFailed`)."""
+        cond = {"IfMatch": if_match} if if_match is not None else {}
+        return self._delete("DeleteObject", f"s3://{bucket}/{key}", Bucket=bucket, Key=key, **cond)
 
     def versioning_enabled(self, bucket: str) -> bool:
         """Whether the bucket keeps every version of an object (then no `.backup` object is needed)."""

@@ -29,7 +29,11 @@ def pull(
         sys.stdout.flush()
         return
     from esmctl.state import _atomic_write
-    _atomic_write(Path(output), raw)
+    try:
+        _atomic_write(Path(output), raw)
+    except OSError as e:
+        raise EsmctlError(f"Cannot write {output}: {e.strerror or e}.", hint="Name a file in a folder that exists.") \
+            from None
     ui.ok(f"Wrote the state to {output}.")
 
 

@@ -46,7 +46,8 @@ def module_resources(module: str = "module.esm", env: str = "dev", suffix: str =
         res("aws_iam_user", "u", {"name": user, "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}"}, 0),
         res("aws_iam_policy", "p", {"name": f"esm-shared-invoke-policy-{env}-{user}",
                                     "arn": f"arn:aws:iam::{ACCOUNT}:policy/x"}, 0),
-        res("aws_iam_user_policy_attachment", "pa", {"user": user, "policy_arn": "x"}, 0),
+        res("aws_iam_user_policy_attachment", "pa",
+            {"user": user, "policy_arn": f"arn:aws:iam::{ACCOUNT}:policy/x"}, 0),
         res("aws_iam_access_key", "k", {"id": "AKIAEXAMPLE", "secret": secret, "create_date": "2025-01-01T00:00:00Z"},
             0),
     ]
@@ -125,3 +126,23 @@ def test_a_model_the_catalog_does_not_know_is_refused() -> None:
     resources[3]["instances"][0]["attributes"]["name"] = "Model-Custom-9-2df2c3dd"
     with pytest.raises(ImportError_, match="sagemaker_model_name 'Model-Custom-9'"):
         adopt(read(v4(resources), "tf.json"), CATALOG)
+
+
+def test_deposed_objects_and_a_forks_extra_resources_are_not_adopted() -> None:
+    resources = module_resources()
+    cfg = resources[4]["instances"][0]
+    old = json.loads(json.dumps(cfg))
+    old["attributes"]["name"] = "EndpointConfig-Endpoint-ESMC-300M-1-0ld0ld00"
+    resources[4]["instances"].append({**old, "deposed": "00000001"})  # after the current one, as Terraform writes
+    resources.append({"module": "module.esm", "mode": "managed", "type": "aws_iam_policy", "name": "audit",
+                      "provider": "p", "instances": [{"index_key": 0, "attributes": {
+                          "name": "esm-audit", "arn": f"arn:aws:iam::{ACCOUNT}:policy/esm-audit"}}]})
+    resources.append({"module": "module.esm", "mode": "managed", "type": "aws_cloudwatch_metric_alarm",
+                      "name": "errors", "provider": "p", "instances": [{"attributes": {"alarm_name": "x"}}]})
+    imp = adopt(read(v4(resources), "tf.json"), CATALOG)
+    cfg_rec = imp.state.deployments["prototype_model"].endpoint_config
+    assert cfg_rec is not None and cfg_rec.name == "EndpointConfig-Endpoint-ESMC-300M-1-2df2c3dd"
+    shared = imp.state.shared_account
+    assert shared is not None and shared.policy_name == "esm-shared-invoke-policy-dev-esm-shared-invoke-dev"
+    assert not imp.complete and "module.esm.aws_iam_policy.audit[0]" not in imp.addresses
+    assert any("stay in Terraform" in n and "aws_cloudwatch_metric_alarm.errors" in n for n in imp.notes)
