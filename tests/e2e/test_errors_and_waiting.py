@@ -58,7 +58,7 @@ def test_no_credentials(cli: Env) -> None:
 
 def test_timeout_saves_state_and_next_deploy_resumes(cli: Env, sandbox: Any) -> None:
     cli.example("basic")
-    sandbox.creating_seconds = 5  # still Creating after this deploy, a plan, and the next deploy's checks
+    sandbox.creating_seconds = 8  # still Creating after this deploy, a plan and the next deploy's checks, under load
     r = cli.run("deploy", "--yes", "--timeout", "1")
     assert r.code == 1
     assert "still Creating" in r.err and "run `esmctl deploy` again" in r.err
