@@ -161,17 +161,22 @@ def lock_path(path: Path) -> Path:
 
 def read(path: Path) -> State | None:
     """The state at `path`, or None when there is none yet."""
+    raw = read_bytes(path)
+    return None if raw is None else parse(raw, str(path))
+
+
+def read_bytes(path: Path) -> bytes | None:
+    """The state document at `path` as stored, or None when there is none yet."""
     try:
         if path.is_dir():
             raise StateError(f"The state path {path} is a directory, not a file.",
                              hint="Move it away or set `state:` in esmctl.yaml to a file path.")
-        raw = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         return None
     except PermissionError:
         raise StateError(f"The state file {path} is not readable (permissions).",
                          hint=f"Check its owner and mode: `ls -l {path}`.") from None
-    return parse(raw, str(path))
 
 
 def _restore_hint(where: str) -> str:
@@ -290,9 +295,7 @@ class LocalBackend:
         return read(self.path)
 
     def read_bytes(self) -> bytes | None:
-        if self.read() is None:  # also refuses a directory or an unreadable file, with a hint
-            return None
-        return self.path.read_bytes()
+        return read_bytes(self.path)
 
     def write(self, state: State) -> None:
         write(self.path, state)
