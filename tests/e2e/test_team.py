@@ -203,6 +203,12 @@ def test_push_applies_terraforms_lineage_and_serial_checks(cli: Env) -> None:
     assert json.loads(obj(cli, KEY) or b"")["serial"] == doc["serial"] + 1
     assert cli.run("state", "push", "--force", "old.json").code == 0
 
+    cli.client("s3").put_object(Bucket=BUCKET, Key=KEY, Body=b"{ not json")  # a corrupt remote state ...
+    r = cli.run("state", "push", "next.json")
+    assert r.code == 1 and "is not valid JSON" in r.err and "list-object-versions" in r.err
+    assert cli.run("state", "push", "--force", "next.json").code == 0  # ... is repaired with --force
+    assert json.loads(obj(cli, KEY) or b"")["serial"] == doc["serial"] + 1
+
 
 def test_a_missing_bucket_is_a_clear_error_and_nothing_is_created(cli: Env) -> None:
     cfg = cli.example("basic")
