@@ -315,7 +315,7 @@ class Workspace:
             raise EsmctlError("Name the deployments, or use --all (not both).",
                               hint=f"Deployments: {', '.join(recorded) or '(none deployed)'}.")
         targets = recorded if all else names
-        self._check_targets(targets)
+        self._check_targets(targets, recorded)
         missing = [n for n in targets if n not in recorded]
         if missing:
             raise EsmctlError(f"Not deployed yet: {', '.join(missing)}.", hint="Run `esmctl deploy` first.")
@@ -703,13 +703,17 @@ class Workspace:
             self.ui.warn(f"Taking over a stale lock: {holder.describe()} is no longer running.")
         return self.backend.locked(state_mod.command_line(), on_stale=stale)
 
-    def _check_targets(self, targets: Iterable[str]) -> None:
-        targets = list(targets)
-        if not targets:
+    def _check_targets(self, targets: Iterable[str], recorded: Iterable[str] | None = None) -> None:
+        """Every target is in esmctl.yaml or in the state (`recorded`: its deployments, when the caller
+        has read it; else the state is read only if a target is not in esmctl.yaml)."""
+        unknown = [t for t in targets if t not in self.config.deployments]
+        if not unknown:
             return
-        state = self.read_state()
-        known = set(self.config.deployments) | set(state.deployments if state else {})
-        unknown = [t for t in targets if t not in known]
+        if recorded is None:
+            state = self.read_state()
+            recorded = state.deployments if state else {}
+        known = set(self.config.deployments) | set(recorded)
+        unknown = [t for t in unknown if t not in known]
         if unknown:
             raise EsmctlError(
                 f"Unknown deployment{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; nothing was changed.",
