@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from esmctl import state as state_mod
 from esmctl.errors import EsmctlError, LockHeld, PreconditionFailed, StateError
 from esmctl.state import LockInfo, S3Url, State
@@ -200,11 +198,7 @@ class S3Backend:
         if got is None:
             return None
         holder = _lock_info(got[0])
-        if not force and holder.alive() is not False:
-            where = "is still running" if holder.alive() else \
-                "ran on another machine, so esmctl cannot tell if it is alive"
-            raise LockHeld(f"The lock holder ({holder.describe()}) {where}.",
-                           hint="Use `esmctl unlock --force` only if you are sure it is gone.")
+        holder.check_removable(force=force)
         try:
             self.s3.delete(self.bucket, self.lock_key, if_match=got[1])
         except PreconditionFailed:
@@ -214,10 +208,7 @@ class S3Backend:
 
 
 def _lock_info(raw: bytes) -> LockInfo:
-    try:
-        return LockInfo.model_validate_json(raw)
-    except (ValidationError, ValueError):
-        return LockInfo(pid=0, host="?", command="? (unreadable lock object)", since="?")
+    return LockInfo.parse(raw, "lock object")
 
 
 def backend_for(location: Path | S3Url, environment: str, s3: Callable[[], S3],

@@ -421,8 +421,25 @@ class LockInfo(BaseModel):
         return cls(pid=os.getpid(), host=socket.gethostname(), command=command, since=iso(utcnow()) or "",
                    machine=machine_id())
 
+    @classmethod
+    def parse(cls, raw: bytes, what: str) -> LockInfo:
+        """The holder written in a lock (file or S3 object); a placeholder when it cannot be read."""
+        try:
+            return cls.model_validate_json(raw)
+        except (ValidationError, ValueError):
+            return cls(pid=0, host="?", command=f"? (unreadable {what})", since="?")
+
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host}, `{self.command}`, since {self.since}"
+
+    def check_removable(self, *, force: bool) -> None:
+        """`esmctl unlock` removes a lock whose holder is known to be gone; any other only with --force."""
+        alive = self.alive()
+        if force or alive is False:
+            return
+        where = "is still running" if alive else "ran on another machine, so esmctl cannot tell if it is alive"
+        raise LockHeld(f"The lock holder ({self.describe()}) {where}.",
+                       hint="Use `esmctl unlock --force` only if you are sure it is gone.")
 
     def alive(self) -> bool | None:
         """True/False for a holder on this machine; None when it runs elsewhere (unknown)."""
@@ -442,14 +459,15 @@ class LockInfo(BaseModel):
 def read_lock(path: Path) -> LockInfo | None:
     lp = lock_path(path)
     try:
-        return LockInfo.model_validate_json(lp.read_bytes())
+        raw = lp.read_bytes()
     except FileNotFoundError:
         return None
     except IsADirectoryError:
         raise StateError(f"The lock path {lp} is a directory, not a lock file.",
                          hint=f"Remove it (`rmdir {lp}`) if no esmctl run is using it.") from None
-    except (ValidationError, ValueError, OSError):
-        return LockInfo(pid=0, host="?", command="? (unreadable lock file)", since="?")
+    except OSError:
+        raw = b""
+    return LockInfo.parse(raw, "lock file")
 
 
 @contextlib.contextmanager
@@ -510,10 +528,7 @@ def unlock(path: Path, *, force: bool = False) -> LockInfo | None:
     holder = read_lock(path)
     if holder is None:
         return None
-    if not force and holder.alive() is not False:
-        where = "is still running" if holder.alive() else "runs on another host, so esmctl cannot tell if it is alive"
-        raise LockHeld(f"The lock holder ({holder.describe()}) {where}.",
-                       hint="Use `esmctl unlock --force` only if you are sure it is gone.")
+    holder.check_removable(force=force)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(lock_path(path))
     return holder
