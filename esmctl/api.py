@@ -661,6 +661,7 @@ class Workspace:
                 raise StateError(f"There is no state at {source.where} to migrate.",
                                  hint="Nothing is deployed in this environment; set `state:` to the new location.")
             st = state_mod.parse(raw, source.where)
+            self._check_env(st, source.where)
             result = self._replace(dest, raw, st, force=force)
         updated = False
         if update_config and self.state_override is None and cfg.settings.state != value:
@@ -680,7 +681,6 @@ class Workspace:
                              hint="Use the configuration of that environment (-c) or check the file.")
 
     def _replace(self, backend: state_mod.Backend, raw: bytes, new: State, *, force: bool) -> str:
-        self._check_env(new, "the state to write")
         current_raw = backend.read_bytes()
         if current_raw == raw:
             return "unchanged"

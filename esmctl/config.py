@@ -148,15 +148,17 @@ class Config:
         if value:
             p = Path(value)
             return p if p.is_absolute() else self.path.parent / p
+        return self._default_state_path
+
+    @property
+    def _default_state_path(self) -> Path:
         return self.path.parent / "state" / f"{self.environment}.json"
 
     @property
     def state_path(self) -> Path:
         """The local state file (for remote state: where it would be locally)."""
         loc = self.state_location
-        if isinstance(loc, Path):
-            return loc
-        return self.path.parent / "state" / f"{self.environment}.json"
+        return loc if isinstance(loc, Path) else self._default_state_path
 
 
 def load_raw(path: Path) -> dict[str, Any]:
