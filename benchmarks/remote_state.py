@@ -44,11 +44,13 @@ def s3_counter() -> Counter[str]:
     return counts
 
 
-def one(url: str, root: Path, n: int, remote: bool, creating: float) -> dict[str, Any]:
+def project(url: str, root: Path, n: int, *, remote: bool, creating: float) -> tuple[Path, dict[str, str], Any]:
+    """An empty sandbox account and a fresh project of N deployments; with `remote`, its state in a new
+    bucket. Returns the folder, the environment for esmctl and an S3 client (None when local)."""
     c.reset_sandbox(url, creating_seconds=creating)
-    env = c.fake_aws_env(url, poll_interval=0.2)
     folder = Path(tempfile.mkdtemp(dir=root))
     cfg = c.write_project(folder, n)
+    s3 = None
     if remote:
         import boto3
 
@@ -56,34 +58,30 @@ def one(url: str, root: Path, n: int, remote: bool, creating: float) -> dict[str
                           aws_secret_access_key="testing")
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": c.REGION})
         cfg.write_text(cfg.read_text() + f"state: s3://{BUCKET}/esm/\n")
+    return folder, c.fake_aws_env(url, poll_interval=0.2), s3
+
+
+def one(url: str, root: Path, n: int, remote: bool, creating: float) -> dict[str, Any]:
+    folder, env, s3 = project(url, root, n, remote=remote, creating=creating)
     counts = s3_counter()
     d = c.check(c.esmctl("deploy", "--yes", cwd=folder, env=env, timeout=600), f"deploy N={n}")
     deploy_s3 = dict(counts)
     counts.clear()
     p = c.check(c.esmctl("plan", cwd=folder, env=env), f"plan N={n}")
     plan_s3 = dict(counts)
-    if remote:
+    if s3 is not None:
         doc = json.loads(s3.get_object(Bucket=BUCKET, Key="esm/dev.json")["Body"].read())
     else:
         doc = json.loads((folder / "state" / "dev.json").read_text())
     return {"deploy": d.seconds, "plan": p.seconds, "deploy_s3": deploy_s3, "plan_s3": plan_s3,
-            "serial": doc["serial"], "folder": folder, "env": env}
+            "serial": doc["serial"]}
 
 
 def lock_wait(url: str, root: Path, creating: float) -> float:
     """Wall time of a second `deploy` while a first one (waiting for its endpoint) holds the S3 lock."""
     import subprocess
 
-    import boto3
-
-    c.reset_sandbox(url, creating_seconds=creating)
-    env = c.fake_aws_env(url, poll_interval=0.2)
-    folder = Path(tempfile.mkdtemp(dir=root))
-    cfg = c.write_project(folder, 1)
-    cfg.write_text(cfg.read_text() + f"state: s3://{BUCKET}/esm/\n")
-    s3 = boto3.client("s3", endpoint_url=url, region_name=c.REGION, aws_access_key_id="testing",
-                      aws_secret_access_key="testing")
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": c.REGION})
+    folder, env, s3 = project(url, root, 1, remote=True, creating=creating)
     first = subprocess.Popen([*c.esmctl_command(), "deploy", "--yes"], cwd=folder, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     end = time.monotonic() + 60
