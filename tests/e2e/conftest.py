@@ -104,10 +104,11 @@ class Env:
         cfg = yaml.safe_load((self.folder / "esmctl.yaml").read_text()) or {}
         url = str(cfg.get("state") or "")
         if url.startswith("s3://"):
-            bucket, _, prefix = url.removeprefix("s3://").partition("/")
-            prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
-            key = f"{prefix}{cfg.get('environment', 'dev')}.json"
-            return json.loads(self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())  # type: ignore[no-any-return]
+            from esmctl.state import parse_s3_url
+
+            loc = parse_s3_url(url)
+            key = loc.key(cfg.get("environment", "dev"))
+            return json.loads(self.client("s3").get_object(Bucket=loc.bucket, Key=key)["Body"].read())  # type: ignore[no-any-return]
         return json.loads(self.state_file.read_text())  # type: ignore[no-any-return]
 
 
