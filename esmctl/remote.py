@@ -40,8 +40,6 @@ LOCK_RECHECK = 5.0  # seconds: a state write first re-reads the lock if it was l
 
 
 class S3Backend:
-    kind = "s3"
-
     def __init__(self, s3: S3, url: S3Url, environment: str, *, warn: Callable[[str], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.s3 = s3

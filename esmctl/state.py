@@ -267,7 +267,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
 class Backend(Protocol):
     """Where one environment's state document and its lock live: a local file or an S3 object."""
 
-    kind: str  # "local" or "s3"
     where: str  # the document's path or s3:// URL, for messages
     lock_where: str
 
@@ -283,8 +282,6 @@ class Backend(Protocol):
 
 class LocalBackend:
     """The state as a local file (`state/<environment>.json`), locked with `<environment>.lock`."""
-
-    kind = "local"
 
     def __init__(self, path: Path) -> None:
         self.path = path
