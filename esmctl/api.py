@@ -100,6 +100,7 @@ class Workspace:
         if self._aws is None:
             from esmctl.aws import Aws  # imported here so offline commands never load boto3
             self._aws = Aws(region=self.config.region, profile=self.profile, endpoint_url=self.endpoint_url)
+            self._aws.notify = self.ui.info  # what a retry waits for (AWS's eventual consistency)
         return self._aws
 
     @property
@@ -111,7 +112,8 @@ class Workspace:
 
     def backend_at(self, location: Path | state_mod.S3Url) -> state_mod.Backend:
         from esmctl.remote import backend_for
-        return backend_for(location, self.config.environment, lambda: self.aws.s3, warn=self.ui.warn)
+        return backend_for(location, self.config.environment, lambda: self.aws.s3, warn=self.ui.warn,
+                           kms_key=self.config.settings.state_kms_key)
 
     def read_state(self) -> State | None:
         return self.backend.read()
@@ -267,9 +269,12 @@ class Workspace:
                 candidates[ep.name] = dname
             rows.append(row)
         if candidates:
-            period = max(60, int(window // 60) * 60)  # CloudWatch periods are multiples of 60 s
-            sums = self.aws.cloudwatch.invocation_sums(sorted(candidates), start=now - dt.timedelta(seconds=window),
-                                                       end=now, period=period)
+            from esmctl.metrics import metric_period
+
+            start = now - dt.timedelta(seconds=window)
+            # A Period GetMetricData accepts for a StartTime that old, else it silently returns nothing
+            period = metric_period(window, now, start)
+            sums = self.aws.cloudwatch.invocation_sums(sorted(candidates), start=start, end=now, period=period)
             for row in rows:
                 if row["endpoint_name"] in candidates:
                     n = sums.get(row["endpoint_name"], 0.0)
@@ -475,7 +480,7 @@ class Workspace:
                 "aws_secret_access_key": secret if reveal else mask(secret),
                 "created": shared.access_key_created, "region": self.config.region}
 
-    def rotate_key(self, *, yes: bool = False, verify_timeout: float = 60.0) -> dict[str, Any]:
+    def rotate_key(self, *, yes: bool = False) -> dict[str, Any]:
         """A new access key, stored and verified, then the old one deleted."""
         from esmctl.rotate import rotate
 
@@ -487,8 +492,7 @@ class Workspace:
                                   hint="Enable it in esmctl.yaml and run `esmctl deploy`.")
             self.ui.confirm(f"Replace the access key of {shared.user_name}? Clients using the old key "
                             "stop working once it is deleted.", yes=yes)
-            return rotate(self.aws, Store(self.backend, state), self.config, self.ui,
-                          verify_timeout=verify_timeout)
+            return rotate(self.aws, Store(self.backend, state), self.config, self.ui)
 
     def doctor(self) -> list[Finding]:
         """Every preflight check (`esmctl doctor`); see esmctl/doctor.py. Changes nothing."""

@@ -29,6 +29,14 @@ ENVIRONMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 MODEL_PACKAGE_RE = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/\S+$")
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
+# state_kms_key: what PutObject's SSEKMSKeyId takes — "Key ID, Key ARN, or Key Alias" (S3 API reference,
+# PutObject); KMS writes them as 1234abcd-12ab-34cd-56ef-1234567890ab (or mrk-<32 hex> for a multi-Region
+# key), arn:aws:kms:us-east-2:111122223333:key/<id>, alias/<name> and arn:aws:kms:…:alias/<name>, an
+# alias name being letters, digits, '/', '_' and '-' (KMS API reference, CreateAlias and DescribeKey).
+_KMS_ID = r"(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|mrk-[0-9a-fA-F]{32})"
+_KMS_ALIAS = r"alias/[A-Za-z0-9/_-]{1,250}"
+KMS_KEY_RE = re.compile(rf"^(?:{_KMS_ID}|{_KMS_ALIAS}|arn:aws[a-z-]*:kms:[a-z]{{2}}(?:-[a-z]+)+-\d:\d{{12}}:"
+                        rf"(?:key/{_KMS_ID}|{_KMS_ALIAS}))$")
 TAG_RE = re.compile(r"^[\w\s.:/=+\-@]*$")  # AWS: letters, digits, spaces and _.:/=+-@ (any script)
 TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_MAX = 128, 256, 48  # AWS allows 50 tags; esmctl adds 2
 _short = reprlib.Repr()  # values quoted in messages: a huge or self-referencing input stays one line
@@ -65,6 +73,7 @@ class Settings(_Strict):
     execution_role_arn: str = ""
     secret_store: Literal["secretsmanager", "local"] = "secretsmanager"
     state: str = ""
+    state_kms_key: str = ""
     prices: dict[str, float] = Field(default_factory=dict)
 
 
@@ -494,6 +503,13 @@ def _check_settings(path: Path, s: Settings, pos: Positions, region_flag: bool =
     elif "://" in s.state:  # don't write a local folder named "gs:"
         bad(("state",), f"remote state in {s.state.split('://')[0]}:// is not supported; use s3://BUCKET/PREFIX/, "
             "a local path, or \"\" for state/<environment>.json")
+    if s.state_kms_key and not KMS_KEY_RE.match(s.state_kms_key):
+        bad(("state_kms_key",), f"{_short.repr(s.state_kms_key)} is not a KMS key: use a key ARN "
+            "(arn:aws:kms:REGION:ACCOUNT:key/ID), an alias (alias/NAME or its ARN), a key ID, or \"\" for SSE-S3")
+    elif s.state_kms_key and not s.state.startswith("s3://"):
+        where = "--state" if state_flag else "`state:`"
+        bad(("state_kms_key",), f"encrypts a remote state in S3 with that KMS key, but {where} is a local file, "
+            "so it would do nothing; set state: s3://BUCKET/PREFIX/, or remove state_kms_key")
     if s.execution_role_arn and not ROLE_ARN_RE.match(s.execution_role_arn):
         bad(("execution_role_arn",), "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME) or \"\"")
     if s.enable_shared_service_account and env_ok:

@@ -1,35 +1,43 @@
 """Preflight stage: `esmctl doctor`, and the cheap checks `deploy` runs before it creates anything.
 
 Each check is a function that returns `Finding`s (name, level ok/warning/error, message, fix). They
-only read: STS, Describe/List/Get calls, Service Quotas, IAM's policy simulator, the state file.
-Nothing here changes AWS or the state, and nothing here renders (the CLI does).
+only read (STS, Describe/List/Get calls, Service Quotas, IAM's policy simulator, the state file),
+except the subscription probe: a SageMaker model created and deleted at once, which costs nothing.
+Nothing here changes the state, and nothing here renders (the CLI does).
 
 The checks, in order:
 - configuration: esmctl.yaml + models.yaml load (the model package region is checked separately);
 - credentials: `sts:GetCallerIdentity` works (account, principal) and they do not expire within
   EXPIRY_WARNING; expired → error;
 - region: every selected model package ARN is in the configured region;
-- subscription: `DescribeModelPackage` for each selected package (the Marketplace subscription);
+- subscription: `DescribeModelPackage` for each selected package proves it exists in the region;
+  only CreateModel checks the Marketplace subscription, so with an execution role at hand doctor
+  creates and deletes a probe model (free); otherwise "subscription not verified" (a warning);
 - quota: per instance type, "<type> for endpoint usage" (Service Quotas) covers the instances in
   use in this region plus those this deploy adds; a quota Service Quotas does not list → warning;
 - permissions: `iam:SimulatePrincipalPolicy` for the actions esmctl calls; when it cannot be
   simulated → warning, never an error;
 - state: readable, and not locked by a live run.
 CHEAP (credentials, region, subscription, quota) is what `deploy` runs first.
+
+A check that crashes (a bug, or an error it does not expect) becomes an error finding of its own,
+"<check> crashed: <type>: <message>", and the other checks still run: `doctor --json` always prints
+one document. The traceback goes to `on_crash` (the UI's -v details).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from esmctl import naming
 from esmctl import state as state_mod
-from esmctl.errors import AwsError, ConfigError, EsmctlError, NotFound
+from esmctl.errors import AwsError, ConfigError, EsmctlError, NotFound, NotSubscribed
 
 if TYPE_CHECKING:
     from esmctl.api import Workspace
@@ -37,6 +45,8 @@ if TYPE_CHECKING:
     from esmctl.config import Config, Deployment
     from esmctl.state import State
 
+T = TypeVar("T")
+OnCrash = Callable[[str], None]  # is given the traceback of a crashed check
 Level = Literal["ok", "warning", "error"]
 LEVELS: tuple[Level, ...] = ("ok", "warning", "error")
 EXPIRY_WARNING = dt.timedelta(minutes=15)  # an endpoint takes 10-15 minutes to create
@@ -56,6 +66,7 @@ MARKETPLACE_FIX = (
     "`esmctl doctor` again. Also check that models.yaml has the model package ARN for {region} (the "
     "subscription's Configure/Launch page shows the ARN per region)."
 )
+CRASH_FIX = "Run `esmctl -v doctor` for details and report it"
 CREDENTIALS_FIX = (
     "Refresh them: `aws sso login --profile NAME` for SSO, or export fresh keys; "
     "`aws sts get-caller-identity` tells when they work."
@@ -85,6 +96,31 @@ def warning(name: str, message: str, fix: str = "") -> Finding:
 
 def error(name: str, message: str, fix: str = "") -> Finding:
     return Finding(name, "error", message, fix)
+
+
+def crashed(name: str, e: BaseException, on_crash: OnCrash | None = None) -> Finding:
+    """The error finding for a check that raised `e` (call it in the `except` block: the traceback
+    goes to `on_crash`)."""
+    if on_crash is not None:
+        on_crash(f"{name} crashed:\n{traceback.format_exc()}")
+    return error(name, f"{name} crashed: {type(e).__name__}: {e}", CRASH_FIX)
+
+
+def _safely(name: str, check: Callable[[], T], fallback: Callable[[Finding], T], on_crash: OnCrash | None) -> T:
+    """`check()`; when it raises anything (an EsmctlError it does not handle, a KeyError …),
+    `fallback` of the crash finding, so the other checks still run."""
+    try:
+        return check()
+    except Exception as e:  # a crashing check must not take the others down
+        return fallback(crashed(name, e, on_crash))
+
+
+def _only(f: Finding) -> list[Finding]:
+    return [f]
+
+
+def _nothing_else(f: Finding) -> tuple[list[Finding], Any]:
+    return [f], None
 
 
 def errors(findings: Iterable[Finding]) -> list[Finding]:
@@ -157,8 +193,17 @@ def check_region(cfg: Config, targets: Iterable[str] = ()) -> list[Finding]:
                   f"{cfg.catalog_path.name} (the Marketplace subscription shows the ARN per region).")]
 
 
-def check_subscriptions(aws: Aws, cfg: Config, targets: Iterable[str] = ()) -> list[Finding]:
-    """`DescribeModelPackage` for each distinct selected package: may this account use it?"""
+def check_subscriptions(aws: Aws, cfg: Config, targets: Iterable[str] = (), *,
+                        probe_role: str | None = None) -> list[Finding]:
+    """Is this account subscribed to each distinct selected model package?
+
+    DescribeModelPackage answers for any account (the SageMaker Python SDK calls it before
+    CreateModel, and unsubscribed runs fail only at CreateModel): it proves the ARN exists in the
+    region, not the subscription. The one signal SageMaker gives is CreateModel itself, which costs
+    nothing: with `probe_role` (an execution role that exists), a probe model is created and
+    deleted at once. Without one, the package is reported "exists; subscription not verified"
+    (a warning): never "subscribed" unless verified.
+    """
     packages: dict[str, list[Deployment]] = {}
     for d in _selected(cfg, targets):
         packages.setdefault(d.model_package, []).append(d)
@@ -177,7 +222,8 @@ def check_subscriptions(aws: Aws, cfg: Config, targets: Iterable[str] = ()) -> l
             described = aws.sagemaker.describe_model_package(arn)
         except NotFound:
             out.append(error(name, f"this account cannot see the model package {arn} in {cfg.region} "
-                                   f"(used by {users}): it is not subscribed, or the ARN is wrong", fix))
+                                   f"(used by {users}): the ARN is wrong for this region, or the listing is gone",
+                             fix))
             continue
         except AwsError as e:
             out.append(_subscription_error(name, arn, users, e, fix))
@@ -187,9 +233,42 @@ def check_subscriptions(aws: Aws, cfg: Config, targets: Iterable[str] = ()) -> l
         if status and status != "Completed":
             out.append(warning(name, f"the model package {label} is {status}, not Completed (used by {users})",
                                "Wait until it is Completed, or check the subscription in AWS Marketplace."))
-        else:
-            out.append(ok(name, f"subscribed: the model package {label} can be used (by {users})"))
+            continue
+        if probe_role is None:
+            out.append(warning(name, f"the model package {label} exists in {cfg.region}; subscription not verified "
+                                     f"(used by {users})", NOT_VERIFIED_FIX))
+            continue
+        out.append(_probe(aws, cfg, arn, label, users, probe_role, name, fix))
     return out
+
+
+NOT_VERIFIED_FIX = (
+    "Only CreateModel tells whether the account is subscribed: `esmctl deploy` creates every model before any "
+    "endpoint config or endpoint, so an unsubscribed package stops it before anything is billed. Once the "
+    "execution role exists (after a first deploy, or with execution_role_arn), `esmctl doctor` verifies it with a "
+    "probe model; or check AWS Marketplace → Manage subscriptions."
+)
+
+
+def _probe(aws: Aws, cfg: Config, arn: str, label: str, users: str, role: str, name: str, fix: str) -> Finding:
+    """CreateModel + DeleteModel of a throw-away model: SageMaker's own subscription check (free)."""
+    probe = f"esmctl-probe-{naming.new_suffix()}"
+    try:
+        aws.sagemaker.create_model(probe, role_arn=role, model_package=arn,
+                                   tags=naming.tags(dict(cfg.settings.tags), cfg.environment, naming.SHARED))
+    except NotSubscribed:
+        return error(name, f"this AWS account is not subscribed to the AWS Marketplace offering of {label} "
+                           f"(used by {users}; CreateModel refused a probe model)", fix)
+    except AwsError as e:
+        return warning(name, f"the model package {label} exists in {cfg.region}; subscription not verified: the "
+                             f"probe CreateModel failed ({e.code or 'error'}: {e.message})", NOT_VERIFIED_FIX)
+    try:
+        aws.sagemaker.delete_model(probe)
+    except AwsError as e:
+        return ok(name, f"subscribed (verified: SageMaker accepted a probe model of {label}); deleting the probe "
+                        f"model {probe} failed ({e.code}), delete it yourself (it costs nothing)")
+    return ok(name, f"subscribed (verified: SageMaker accepted a probe model of {label}, deleted at once; "
+                    f"used by {users})")
 
 
 def _subscription_error(name: str, arn: str, users: str, e: AwsError, fix: str) -> Finding:
@@ -419,30 +498,34 @@ def check_state(backend: state_mod.Backend) -> tuple[list[Finding], State | None
 
 
 def run_checks(cfg: Config, aws: Aws, *, backend: state_mod.Backend | None = None, targets: Iterable[str] = (),
-               cheap: bool = False, now: dt.datetime | None = None) -> list[Finding]:
+               cheap: bool = False, now: dt.datetime | None = None, on_crash: OnCrash | None = None) -> list[Finding]:
     """All checks in order (`cheap`: only credentials, region, subscription and quota).
 
     The state in `backend` tells the quota check what already runs; without it every selected
-    deployment counts as new.
+    deployment counts as new. A check that crashes is an error finding; the others still run.
     """
     targets = list(targets)
     findings: list[Finding] = []
     state: State | None = None
     state_findings: list[Finding] = []
     if backend is not None:
-        state_findings, state = check_state(backend)
-    creds, ident = check_credentials(aws, now=now)
+        state_findings, state = _safely("state", lambda: check_state(backend), _nothing_else, on_crash)
+    creds, ident = _safely("credentials", lambda: check_credentials(aws, now=now), _nothing_else, on_crash)
     findings += creds
-    findings += check_region(cfg, targets)
+    findings += _safely("region", lambda: check_region(cfg, targets), _only, on_crash)
     if ident is None:
+        why = "the credentials check crashed" if any(f.fix == CRASH_FIX for f in creds) else \
+            "the credentials do not work"
         findings.append(warning("AWS checks", "skipped the subscription, quota"
-                                + ("" if cheap else " and permission") + " checks: the credentials do not work",
+                                + ("" if cheap else " and permission") + f" checks: {why}",
                                 "Fix the credentials first (see above)."))
     else:
-        findings += check_subscriptions(aws, cfg, targets)
-        findings += check_quotas(aws, cfg, state, targets)
+        findings += _safely("subscription", lambda: check_subscriptions(
+            aws, cfg, targets, probe_role=None if cheap else probe_role(cfg, state)), _only, on_crash)
+        findings += _safely("quota", lambda: check_quotas(aws, cfg, state, targets), _only, on_crash)
         if not cheap:
-            findings += check_permissions(aws, cfg, str(ident.get("Arn", "")))
+            arn = str(ident.get("Arn", ""))
+            findings += _safely("permissions", lambda: check_permissions(aws, cfg, arn), _only, on_crash)
     if not cheap:
         findings += state_findings
     return findings
@@ -452,8 +535,17 @@ def diagnose(ws: Workspace, *, now: dt.datetime | None = None) -> list[Finding]:
     """`esmctl doctor`: every check for the workspace's configuration.
 
     A model package in another region makes the configuration invalid for every other command;
-    here it is the `region` finding, and the other checks still run.
+    here it is the `region` finding, and the other checks still run. Never raises: a crash is a
+    finding (its traceback goes to the UI's -v details).
     """
+    on_crash = ws.ui.detail
+    try:
+        return _diagnose(ws, now=now, on_crash=on_crash)
+    except Exception as e:  # outside any one check (a bug): still a finding, not a traceback
+        return [crashed("doctor", e, on_crash)]
+
+
+def _diagnose(ws: Workspace, *, now: dt.datetime | None, on_crash: OnCrash) -> list[Finding]:
     from esmctl import config as config_mod
 
     try:
@@ -464,6 +556,8 @@ def diagnose(ws: Workspace, *, now: dt.datetime | None = None) -> list[Finding]:
         shown = "; ".join(p.render() for p in e.problems[:3]) + ("; ..." if n > 3 else "")
         return [error("configuration", f"{n} problem{'s' if n != 1 else ''} in the configuration: {shown}",
                       "Fix the files; `esmctl validate` lists every problem with its file and line.")]
+    except Exception as e:
+        return [crashed("configuration", e, on_crash)]
     n = len(cfg.deployments)
     findings = [ok("configuration", f"{cfg.path} and {cfg.catalog_path} are valid: {n} deployment"
                                     f"{'s' if n != 1 else ''}, environment {cfg.environment!r}, region {cfg.region}")]
@@ -474,14 +568,37 @@ def diagnose(ws: Workspace, *, now: dt.datetime | None = None) -> list[Finding]:
             from esmctl.aws import Aws
             aws = Aws(region=cfg.region, profile=ws.profile, endpoint_url=ws.endpoint_url)
     except AwsError as e:
+        no_aws: Finding | None = error("credentials", e.message, e.hint)
+    except Exception as e:
+        no_aws = crashed("credentials", e, on_crash)
+    else:
+        no_aws = None
+    if no_aws is not None:
         loc = cfg.state_location
-        state_findings = check_state(state_mod.LocalBackend(loc))[0] if isinstance(loc, Path) else \
+        state_findings = _safely("state", lambda: check_state(state_mod.LocalBackend(loc))[0], _only, on_crash) \
+            if isinstance(loc, Path) else \
             [warning("state", f"the remote state {loc} was not checked: reading it needs working credentials",
                      "Fix the credentials first (see above).")]
-        return findings + [error("credentials", e.message, e.hint), *check_region(cfg), *state_findings]
+        return findings + [no_aws, *_safely("region", lambda: check_region(cfg), _only, on_crash), *state_findings]
     from esmctl.remote import backend_for
-    return findings + run_checks(cfg, aws, backend=backend_for(cfg.state_location, cfg.environment, lambda: aws.s3),
-                                 now=now)
+
+    backend: state_mod.Backend | None = None
+    no_backend: list[Finding] = []
+    try:
+        backend = backend_for(cfg.state_location, cfg.environment, lambda: aws.s3,
+                              kms_key=cfg.settings.state_kms_key)
+    except Exception as e:
+        no_backend = [crashed("state", e, on_crash)]
+    return findings + run_checks(cfg, aws, backend=backend, now=now, on_crash=on_crash) + no_backend
+
+
+def probe_role(cfg: Config, state: State | None) -> str | None:
+    """An execution role that exists, for the subscription probe: the configured one, or esmctl's."""
+    if cfg.settings.execution_role_arn:
+        return cfg.settings.execution_role_arn
+    if state is not None and state.role is not None and state.role.created and state.role.arn:
+        return state.role.arn
+    return None
 
 
 def _selected(cfg: Config, targets: Iterable[str]) -> list[Deployment]:

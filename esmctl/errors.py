@@ -84,6 +84,10 @@ class AlreadyExists(AwsError):
     """A create call found the name taken (by an earlier, interrupted run or by someone else)."""
 
 
+class NotSubscribed(AwsError):
+    """The account is not subscribed to a model package's AWS Marketplace offering (CreateModel said so)."""
+
+
 class PreconditionFailed(AwsError):
     """A conditional write (S3 IfMatch/IfNoneMatch) found the object changed or already there."""
 

@@ -12,19 +12,22 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from esmctl import naming, schedule, secrets
-from esmctl.errors import AlreadyExists, AwsError, EsmctlError, Interrupted
+from esmctl.errors import AlreadyExists, AwsError, EsmctlError, Interrupted, NotSubscribed
+from esmctl.observe import FAILED
 from esmctl.plan import Action, Plan
 from esmctl.state import (
     ConfigRecord,
     DeploymentState,
     EndpointRecord,
     ModelRecord,
+    PolicyPart,
     Retired,
     RoleRecord,
     SharedAccountRecord,
@@ -41,6 +44,11 @@ if TYPE_CHECKING:
 
 DEFAULT_PARALLELISM = 16  # deployments worked on at once; AWS throttling paces the calls (see aws/)
 DEFAULT_ETA = 12 * 60.0  # a typical ESM endpoint takes 10-15 minutes before we have our own history
+
+
+def unexpected(e: BaseException) -> str:
+    return (f"unexpected {type(e).__name__}: {e} — the state is saved; run `esmctl deploy` again to resume "
+            "(`esmctl -v deploy` shows details; please report it)")
 
 
 @dataclass
@@ -65,6 +73,7 @@ class Executor:
         self.wait = wait
         self.clock = clock
         self.cancel = threading.Event()
+        self._unsubscribed = threading.Event()  # a CreateModel said the account is not subscribed
         self.outcome = Outcome()
         self._olock = threading.Lock()
         self._started: dict[str, float] = {}  # endpoint (lower) -> clock() of its create/update call
@@ -75,7 +84,7 @@ class Executor:
             for a in plan.actions:
                 if a.phase == "pre":
                     self._do(a)
-            applied = self._parallel(plan.by_deployment("apply"))
+            applied = self._apply(plan.by_deployment("apply"))
             waiting = self._waiting_list(plan, applied)
             if self.wait and waiting:
                 settled = self._wait(waiting)
@@ -99,6 +108,26 @@ class Executor:
             ) from None
         return self.outcome
 
+    def _apply(self, chains: dict[str, list[Action]]) -> set[str]:
+        """Every new model first, then the rest of each deployment's steps.
+
+        CreateModel is where AWS checks the Marketplace subscription (DescribeModelPackage answers for
+        any account), so creating all models before any endpoint config or endpoint means an
+        unsubscribed package stops the run before anything billable exists.
+        """
+        models = {d: [a for a in acts if a.kind == "create_model"] for d, acts in chains.items()}
+        models = {d: m for d, m in models.items() if m}
+        made = self._parallel(models)
+        if self._unsubscribed.is_set():
+            skipped = sorted(d for d in chains if d in made or d not in models)
+            if skipped:
+                self._fail(f"Stopped before creating any endpoint config or endpoint (nothing billable was made) "
+                           f"for {', '.join(skipped)}: subscribe to the model package(s) first — see above.")
+            return set()
+        rest = {d: [a for a in acts if a.kind != "create_model"] for d, acts in chains.items()
+                if d not in models or d in made}
+        return self._parallel(rest)
+
     def _parallel(self, chains: dict[str, list[Action]], verify: set[str] | None = None) -> set[str]:
         """Run each deployment's steps in order, deployments side by side; return those that succeeded."""
         ok: set[str] = set()
@@ -115,7 +144,11 @@ class Executor:
                     self._do(a)
                 ok.add(dep)
             except EsmctlError as e:
+                if isinstance(e, NotSubscribed):
+                    self._unsubscribed.set()
                 self._fail(f"{dep}: {e.message}" + (f" — {e.hint}" if e.hint else ""))
+            except Exception as e:  # a bug or an unforeseen answer: this deployment fails, the run goes on
+                self._fail(f"{dep}: {unexpected(e)}")
 
         pool = ThreadPoolExecutor(max_workers=min(self.parallelism, len(chains)), thread_name_prefix="esmctl")
         try:
@@ -143,7 +176,14 @@ class Executor:
     def _do(self, a: Action) -> None:
         if a.kind != "forget_deployment":
             self.ui.step(a.describe().replace("  (", " (", 1))
-        getattr(self, f"_{a.kind}")(a)
+        try:
+            getattr(self, f"_{a.kind}")(a)
+        except EsmctlError:
+            raise
+        except Exception as e:  # never an "Internal error" from inside a run: say what step and what next
+            raise EsmctlError(f"{a.describe().split('  (')[0].strip()}: {unexpected(e)}",
+                              hint="The state is saved; run `esmctl deploy` again to resume (-v for details).",
+                              details=traceback.format_exc()) from None
 
     def _dep(self, a: Action) -> DeploymentState:
         st = self.store.state
@@ -239,9 +279,24 @@ class Executor:
         assert self.config is not None
         return naming.invoke_policy(self.config.region, self.aws.account_id(), list(a.param("endpoints")))
 
+    def _policy(self, name: str) -> PolicyPart | None:
+        """The record of further invoke policy `name` (None for the first one, kept in the main fields)."""
+        rec = self._shared()
+        if name == rec.policy_name:
+            return None
+        part = next((p for p in rec.policy_parts if p.name == name), None)
+        if part is None:
+            part = PolicyPart(name=name)
+            rec.policy_parts.append(part)
+        return part
+
     def _create_policy(self, a: Action) -> None:
         with self.store.change():
-            self._shared().policy_arn = a.param("policy_arn")
+            part = self._policy(a.name)
+            if part is None:
+                self._shared().policy_arn = a.param("policy_arn")
+            else:
+                part.arn = a.param("policy_arn")
         try:
             arn = self.aws.iam.create_policy(a.name, document=self._policy_document(a),
                                              description=naming.SHARED_POLICY_DESCRIPTION,
@@ -250,13 +305,21 @@ class Executor:
             arn = a.param("policy_arn")
             self._new_policy_version(arn, self._policy_document(a))
         with self.store.change():
-            rec = self._shared()
-            rec.policy_arn, rec.policy_created, rec.policy_endpoints = arn, True, list(a.param("endpoints"))
+            part = self._policy(a.name)
+            if part is None:
+                rec = self._shared()
+                rec.policy_arn, rec.policy_created, rec.policy_endpoints = arn, True, list(a.param("endpoints"))
+            else:
+                part.arn, part.created, part.endpoints = arn, True, list(a.param("endpoints"))
 
     def _update_policy(self, a: Action) -> None:
         self._new_policy_version(a.param("policy_arn"), self._policy_document(a))
         with self.store.change():
-            self._shared().policy_endpoints = list(a.param("endpoints"))
+            part = self._policy(a.name)
+            if part is None:
+                self._shared().policy_endpoints = list(a.param("endpoints"))
+            else:
+                part.endpoints = list(a.param("endpoints"))
 
     def _new_policy_version(self, arn: str, document: str) -> None:
         """Publish a new default version, first pruning the oldest so IAM's limit of 5 is never hit."""
@@ -269,7 +332,11 @@ class Executor:
     def _attach_user_policy(self, a: Action) -> None:
         self.aws.iam.attach_user_policy(a.name, a.param("policy_arn"))
         with self.store.change():
-            self._shared().policy_attached = True
+            part = self._policy(a.param("policy_arn").rsplit("/", 1)[-1])
+            if part is None:
+                self._shared().policy_attached = True
+            else:
+                part.attached = True
 
     def _create_access_key(self, a: Action) -> None:
         assert self.config is not None
@@ -295,9 +362,14 @@ class Executor:
 
     def _detach_user_policy(self, a: Action) -> None:
         self.aws.iam.detach_user_policy(a.name, a.param("policy_arn"))
+        name = a.param("policy_arn").rsplit("/", 1)[-1]
         with self.store.change() as st:
-            if st.shared_account is not None:
-                st.shared_account.policy_attached = False
+            rec = st.shared_account
+            if rec is not None and name == rec.policy_name:
+                rec.policy_attached = False
+            elif rec is not None:
+                for part in rec.policy_parts:
+                    part.attached = part.attached and part.name != name
 
     def _delete_policy(self, a: Action) -> None:
         arn = a.param("policy_arn")
@@ -307,8 +379,11 @@ class Executor:
                     self.aws.iam.delete_policy_version(arn, v["VersionId"])
             self.aws.iam.delete_policy(arn)
         with self.store.change() as st:
-            if st.shared_account is not None:
-                st.shared_account.policy_created = False
+            rec = st.shared_account
+            if rec is not None and a.name == rec.policy_name:
+                rec.policy_created = False
+            elif rec is not None:
+                rec.policy_parts = [p for p in rec.policy_parts if p.name != a.name]
 
     def _delete_user(self, a: Action) -> None:
         self.aws.iam.delete_user(a.name)
@@ -514,12 +589,15 @@ class Executor:
                     settled.add(w.deployment)
                     if dep.endpoint.creating_since and w.endpoint.lower() in self._started:
                         st.creation_seconds = (st.creation_seconds + [self.clock() - w.started])[-20:]
-                elif w.seen.status == "Failed":
+                elif w.seen.status in FAILED:
                     dep.endpoint.failure_reason = w.seen.failure_reason
-                    self._fail(f"{w.deployment}: endpoint {w.endpoint} Failed: "
+                    repair = ("updates it again (AWS's way out of UpdateRollbackFailed; it serves on a mix of the "
+                              "old and new configs until then)" if w.seen.status == "UpdateRollbackFailed"
+                              else "recreates it")
+                    self._fail(f"{w.deployment}: endpoint {w.endpoint} {w.seen.status}: "
                                f"{w.seen.failure_reason or 'no reason given'} — container logs: CloudWatch "
                                f"log group /aws/sagemaker/Endpoints/{w.endpoint}. Fix the cause, then "
-                               "`esmctl deploy` recreates it.")
+                               f"`esmctl deploy` {repair}.")
                 else:
                     self._fail(f"{w.deployment}: endpoint {w.endpoint} is {w.seen.status}")
                 dep.endpoint.creating_since = None

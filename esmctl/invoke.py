@@ -186,9 +186,21 @@ def invoke_deployment(ws: Workspace, name: str, *, sequence: str | None = None,
     aws = ws.aws
     if as_shared_user:
         creds = ws.creds(reveal=True)
-        aws = aws.with_credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"])
+        aws = aws.with_credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"],
+                                   fresh=_just_created(creds.get("created")))
     return invoke_endpoint(aws.runtime, deployment=name, endpoint_name=dep.endpoint.name,
                            forge_model=dep.forge_model_name, sequence=seq, as_shared_user=as_shared_user)
+
+
+def _just_created(created: Any) -> bool:
+    """A key made in the last few minutes may still be refused while IAM propagates it (retried)."""
+    import datetime as dt
+
+    from esmctl.aws.consistency import MAX_WAIT
+    from esmctl.state import parse_iso, utcnow
+
+    when = parse_iso(created) if isinstance(created, str) else None
+    return when is not None and utcnow() - when < dt.timedelta(seconds=2 * MAX_WAIT)
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ IAM_NAME_RE = re.compile(r"^[\w+=,.@-]+$")
 IAM_ROLE_MAX = 64
 IAM_USER_MAX = 64
 IAM_POLICY_MAX = 128
-INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9]+(?:-[a-z0-9]+)*\.[a-z0-9]+$")  # ml.p6-b200.48xlarge too
 LOGICAL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 SUFFIX_RE = re.compile(r"^[0-9a-f]{8}$")
 PLACEHOLDER_SUFFIX = "{hex8}"  # shown by `plan` for a suffix that deploy will draw
 WIDE_POLICY = "*"  # policy_endpoints of an adopted module policy, which allows InvokeEndpoint on Resource "*"
-MANAGED_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"
+MANAGED_POLICY_NAME = "AmazonSageMakerFullAccess"
 TAG_ENVIRONMENT = "esmctl:environment"
 TAG_DEPLOYMENT = "esmctl:deployment"
 SHARED = "-"  # the esmctl:deployment tag value of resources shared by all deployments
@@ -61,9 +61,40 @@ def endpoint_url(region: str, name: str) -> str:
     return f"https://runtime.sagemaker.{region}.amazonaws.com/endpoints/{name}/invocations"
 
 
+# Region name → ARN partition, from botocore/data/partitions.json ("regionRegex" of each partition).
+# Checked in order; everything else is the commercial `aws` partition.
+PARTITIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^cn-\w+-\d+$"), "aws-cn"),
+    (re.compile(r"^us-gov-\w+-\d+$"), "aws-us-gov"),
+    (re.compile(r"^us-iso-\w+-\d+$"), "aws-iso"),
+    (re.compile(r"^us-isob-\w+-\d+$"), "aws-iso-b"),
+    (re.compile(r"^eu-isoe-\w+-\d+$"), "aws-iso-e"),
+    (re.compile(r"^us-isof-\w+-\d+$"), "aws-iso-f"),
+    (re.compile(r"^eusc-(de)-\w+-\d+$"), "aws-eusc"),
+)
+
+
+def partition(region: str) -> str:
+    """The ARN partition of a region: `aws`, `aws-cn`, `aws-us-gov`, ... (ARNs must use it)."""
+    for pattern, name in PARTITIONS:
+        if pattern.match(region):
+            return name
+    return "aws"
+
+
 def sagemaker_arn(region: str, account: str, kind: str, name: str) -> str:
     """The ARN SageMaker reports: the resource name lowercased (IAM matches against this)."""
-    return f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+    return f"arn:{partition(region)}:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+
+
+def iam_policy_arn(region: str, account: str, name: str) -> str:
+    """A customer managed policy's ARN (IAM is global, but its ARNs carry the region's partition)."""
+    return f"arn:{partition(region)}:iam::{account}:policy/{name}"
+
+
+def managed_policy_arn(region: str) -> str:
+    """AmazonSageMakerFullAccess in the region's partition."""
+    return f"arn:{partition(region)}:iam::aws:policy/{MANAGED_POLICY_NAME}"
 
 
 def arn_region(arn: str) -> str | None:
@@ -98,6 +129,48 @@ def tags(base: dict[str, str], environment: str, deployment: str) -> dict[str, s
 
 INVOKE_ACTIONS = ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"]
 SHARED_POLICY_DESCRIPTION = "Policy to allow invoking SageMaker endpoints"
+
+
+POLICY_SIZE_LIMIT = 6144  # IAM quota: a managed policy's document, in characters, whitespace not counted
+USER_MANAGED_POLICIES = 10  # IAM quota: managed policies attached to one user (default; 20 on request)
+
+
+def policy_size(document: str) -> int:
+    """What IAM counts against POLICY_SIZE_LIMIT: the characters that are not whitespace."""
+    return len(re.sub(r"\s", "", document))
+
+
+def policy_part_name(base: str, part: int) -> str:
+    """The name of invoke policy number `part` (1 = `base` itself, then `base-2`, `base-3` ...)."""
+    if part == 1:
+        return base
+    tail = f"-{part}"
+    return base[:IAM_POLICY_MAX - len(tail)] + tail
+
+
+def part_number(base: str, name: str) -> int | None:
+    """The inverse of policy_part_name: which part `name` is (None when it is not one of base's)."""
+    if name == base:
+        return 1
+    head, _, tail = name.rpartition("-")
+    if tail.isdigit() and int(tail) >= 2 and policy_part_name(base, int(tail)) == name and head:
+        return int(tail)
+    return None
+
+
+def invoke_policy_chunks(region: str, account: str, endpoints: list[str]) -> list[list[str]]:
+    """The endpoints split into as few invoke policies as IAM's size limit allows, in sorted order.
+
+    One managed policy holds about 70 endpoint ARNs; the shared user gets one policy per chunk (each
+    still names exact ARNs, so the key stays scoped to this environment). Always at least one chunk.
+    """
+    account = account if re.fullmatch(r"\d{12}", account) else "0" * 12  # `plan` before the account is known
+    chunks: list[list[str]] = [[]]
+    for name in sorted(endpoints):
+        if chunks[-1] and policy_size(invoke_policy(region, account, [*chunks[-1], name])) > POLICY_SIZE_LIMIT:
+            chunks.append([])
+        chunks[-1].append(name)
+    return chunks
 
 
 def invoke_policy(region: str, account: str, endpoints: list[str]) -> str:

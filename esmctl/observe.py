@@ -20,8 +20,13 @@ if TYPE_CHECKING:
     from esmctl.config import Config
     from esmctl.state import State
 
-SETTLED = {"InService", "Failed", "OutOfService"}
-BUSY = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting", "UpdateRollbackFailed"}
+# Endpoint statuses (DescribeEndpoint reference, EndpointStatus). An endpoint in SETTLED changes no
+# more by itself; FAILED ones need esmctl: `Failed` and `OutOfService` are replaced, an
+# `UpdateRollbackFailed` endpoint (both the update and its rollback failed; it serves on a mix of
+# the old and new configs) is updated again, which is how AWS says to recover from it.
+SETTLED = {"InService", "Failed", "OutOfService", "UpdateRollbackFailed"}
+FAILED = {"Failed", "OutOfService", "UpdateRollbackFailed"}
+BUSY = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class ObservedShared:
     attached: bool = False
     keys: tuple[str, ...] = ()
     stored_key_id: str | None = None
+    parts: dict[str, bool] = field(default_factory=dict)  # further invoke policies that exist → attached
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,7 @@ def observe(aws: Aws, config: Config | None, state: State | None) -> Observed:
         if r is not None:
             attached = {p["PolicyArn"] for p in aws.iam.list_attached_role_policies(role_name)}
             role = ObservedRole(
-                name=r["RoleName"], arn=r["Arn"], policy_attached=naming.MANAGED_POLICY_ARN in attached,
+                name=r["RoleName"], arn=r["Arn"], policy_attached=naming.managed_policy_arn(aws.region) in attached,
                 tags={t["Key"]: t["Value"] for t in r.get("Tags", [])},
             )
     return Observed(account, aws.region, models, configs, endpoints, role,
@@ -127,9 +133,17 @@ def _observe_shared(aws: Aws, account: str, config: Config | None, state: State 
     u = aws.iam.get_user(user)
     if u is None:
         return ObservedShared(user)
-    policy_arn = f"arn:aws:iam::{account}:policy/{policy}"
+    policy_arn = naming.iam_policy_arn(aws.region, account, policy)
     attached = {p["PolicyArn"] for p in aws.iam.list_attached_user_policies(user)}
     exists = policy_arn in attached or aws.iam.get_policy(policy_arn) is not None
+    parts: dict[str, bool] = {}  # the further invoke policies (policy_part_name): attached, or recorded
+    for arn in attached:
+        number = naming.part_number(policy, arn.rsplit("/", 1)[-1])
+        if number is not None and number > 1:
+            parts[arn.rsplit("/", 1)[-1]] = True
+    for part in rec.policy_parts if rec is not None else []:
+        if part.name not in parts and aws.iam.get_policy(naming.iam_policy_arn(aws.region, account, part.name)):
+            parts[part.name] = False
     stored = None
     if config is not None:
         doc = secrets.store_for(config, aws, store_kind, user).read()
@@ -137,7 +151,7 @@ def _observe_shared(aws: Aws, account: str, config: Config | None, state: State 
     return ObservedShared(
         user_name=user, user_arn=u["Arn"], user_tags={t["Key"]: t["Value"] for t in u.get("Tags", [])},
         policy_arn=policy_arn if exists else "", attached=policy_arn in attached,
-        keys=tuple(k["AccessKeyId"] for k in aws.iam.list_access_keys(user)), stored_key_id=stored,
+        keys=tuple(k["AccessKeyId"] for k in aws.iam.list_access_keys(user)), stored_key_id=stored, parts=parts,
     )
 
 
@@ -161,7 +175,7 @@ def _to_describe(endpoints: dict[str, ObservedEndpoint], state: State | None) ->
         seen = endpoints[ep.name.lower()]
         current = dep.endpoint_config.name if dep.endpoint_config else ""
         # A Creating endpoint runs the config it was created with (recorded): nothing to learn.
-        if seen.status == "Failed" or (seen.status in BUSY and seen.status != "Creating") \
+        if seen.status in FAILED or (seen.status in BUSY and seen.status != "Creating") \
                 or ep.config_name.lower() != current.lower():
             out.append(ep.name)
     return out

@@ -17,7 +17,7 @@ from esmctl import naming, prices
 from esmctl.config import Config, Deployment
 from esmctl.observe import BUSY, Observed, ObservedEndpoint, ObservedRole, ObservedShared
 from esmctl.secrets import secret_name
-from esmctl.state import DeploymentState, State
+from esmctl.state import DeploymentState, SharedAccountRecord, State
 
 Phase = Literal["pre", "apply", "after_wait", "post"]
 
@@ -160,7 +160,8 @@ def observed_from_state(state: State | None, region: str) -> Observed:
         shared = ObservedShared(rec.user_name, rec.user_arn if rec.user_created else "",
                                 {naming.TAG_ENVIRONMENT: state.environment},
                                 rec.policy_arn if rec.policy_created else "", rec.policy_attached,
-                                key, rec.access_key_id or None)
+                                key, rec.access_key_id or None,
+                                {p.name: p.attached for p in rec.policy_parts if p.created})
     return Observed(state.account_id, state.region, models, configs, endpoints, role, shared)
 
 
@@ -220,7 +221,7 @@ def plan(
         if observed.role is not None or not state.role.created:
             if observed.role is None or observed.role.policy_attached:
                 actions.append(_act("detach_role_policy", naming.SHARED, role, "post",
-                                    policy_arn=naming.MANAGED_POLICY_ARN))
+                                    policy_arn=naming.managed_policy_arn(state.region or observed.region)))
             actions.append(_act("delete_role", naming.SHARED, role, "post"))
 
     region = config.region if config else observed.region
@@ -248,13 +249,13 @@ def _plan_role(config: Config, state: State | None, observed: Observed) -> list[
     if observed.role is None:
         out.append(_act("create_role", naming.SHARED, name, "pre"))
         out.append(_act("attach_role_policy", naming.SHARED, name, "pre",
-                        policy_arn=naming.MANAGED_POLICY_ARN))
+                        policy_arn=naming.managed_policy_arn(config.region)))
     else:
         if observed.role.tags.get(naming.TAG_ENVIRONMENT) != config.environment:  # adopted (import-terraform)
             out.append(_act("tag_role", naming.SHARED, name, "pre", reason=UNTAGGED))
         if not observed.role.policy_attached:
             out.append(_act("attach_role_policy", naming.SHARED, name, "pre",
-                            policy_arn=naming.MANAGED_POLICY_ARN))
+                            policy_arn=naming.managed_policy_arn(config.region)))
     return out
 
 
@@ -327,9 +328,14 @@ def _plan_deployment(
             "vanished from AWS: recreate"
         acts.append(_act("create_endpoint", name, ep_name, config_name=cfg_name, reason=why))
         moved = True
-    elif seen.status == "Failed":
+    elif seen.status in ("Failed", "OutOfService"):
         acts.append(_act("replace_endpoint", name, ep_name, config_name=cfg_name,
-                         reason=f"Failed: {seen.failure_reason or 'no reason given'}"))
+                         reason=f"{seen.status}: {seen.failure_reason or 'no reason given'}"))
+        moved = True
+    elif seen.status == "UpdateRollbackFailed":  # AWS: update it again to bring it back InService
+        on = seen.config_name or (have.endpoint.config_name if have and have.endpoint else "")
+        acts.append(_act("update_endpoint", name, ep_name, config_name=cfg_name, old_config_name=on,
+                         reason=f"UpdateRollbackFailed: update again to {cfg_name}"))
         moved = True
     elif seen.status in BUSY:
         busy.append(ep_name)
@@ -393,11 +399,12 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
         keys = obs.keys if obs is not None and user_exists else ()
         for k in keys:
             post.append(_act("delete_access_key", S, k, "post", user=rec.user_name))
-        policy_arn = rec.policy_arn or f"arn:aws:iam::{account}:policy/{rec.policy_name}"
+        policy_arn = rec.policy_arn or naming.iam_policy_arn(region, account, rec.policy_name)
         if user_exists and obs is not None and obs.attached:
             post.append(_act("detach_user_policy", S, rec.user_name, "post", policy_arn=policy_arn))
         if (obs is not None and obs.policy_arn) or not user_exists:
             post.append(_act("delete_policy", S, rec.policy_name, "post", policy_arn=policy_arn))
+        post += _remove_parts(rec, obs if user_exists else None, region, account, keep=1)
         if user_exists:
             post.append(_act("delete_user", S, rec.user_name, "post"))
         post.append(_act("delete_secret", S, rec.secret_ref or rec.user_name, "post",
@@ -408,8 +415,12 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
         return pre, post
     user = want_user
     policy = config.shared_policy_name
-    policy_arn = f"arn:aws:iam::{account}:policy/{policy}"
+    policy_arn = naming.iam_policy_arn(region, account, policy)
+    chunks = naming.invoke_policy_chunks(region, account, endpoints)
+    all_endpoints, endpoints = endpoints, chunks[0]
     doc_reason = f"allows InvokeEndpoint on {len(endpoints)} endpoint{'s' if len(endpoints) != 1 else ''}"
+    if len(chunks) > 1:
+        doc_reason += f" (of {len(all_endpoints)}, in {len(chunks)} policies: IAM's policy size limit)"
     user_exists = obs is not None and bool(obs.user_arn)
     if not user_exists:
         pre.append(_act("create_user", S, user, "pre"))
@@ -427,6 +438,25 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
                         reason=f"{why}; a new default version"))
     if obs is None or not obs.attached:
         pre.append(_act("attach_user_policy", S, user, "pre", policy_arn=policy_arn))
+    # Beyond ~70 endpoints one policy would pass IAM's 6,144-character limit: more policies, each
+    # with exact ARNs (`-2`, `-3` ...), the first one above holding the first chunk.
+    for part, chunk in enumerate(chunks[1:], start=2):
+        part_name = naming.policy_part_name(policy, part)
+        part_arn = naming.iam_policy_arn(region, account, part_name)
+        part_rec = next((p for p in rec.policy_parts if p.name == part_name), None) if rec else None
+        exists = obs is not None and part_name in obs.parts
+        why = f"allows InvokeEndpoint on {len(chunk)} more endpoints (IAM's policy size limit)"
+        if not exists:
+            pre.append(_act("create_policy", S, part_name, "pre", reason=why, policy_arn=part_arn,
+                            endpoints=tuple(chunk), user=user))
+        elif part_rec is None or sorted(part_rec.endpoints) != chunk:
+            pre.append(_act("update_policy", S, part_name, "pre", policy_arn=part_arn, endpoints=tuple(chunk),
+                            reason=f"{len(part_rec.endpoints) if part_rec else 0} → {len(chunk)} endpoints; "
+                            "a new default version"))
+        if not exists or obs is None or not obs.parts.get(part_name):
+            pre.append(_act("attach_user_policy", S, user, "pre", policy_arn=part_arn))
+    if rec is not None:
+        post += _remove_parts(rec, obs, region, account, keep=len(chunks))
     keys = obs.keys if obs is not None else ()
     stored = obs.stored_key_id if obs is not None and not moved_store else None
     if stored and stored in keys:
@@ -440,6 +470,24 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
             else "a local 0600 file"
         pre.append(_act("create_access_key", S, user, "pre", reason=f"secret kept in {where}"))
     return pre, post
+
+
+def _remove_parts(rec: SharedAccountRecord, obs: ObservedShared | None, region: str, account: str,
+                  keep: int) -> list[Action]:
+    """Detach and delete the further invoke policies numbered above `keep` (fewer endpoints now)."""
+    out: list[Action] = []
+    names = {p.name for p in rec.policy_parts} | set(obs.parts if obs is not None else {})
+    for name in sorted(names, key=lambda n: naming.part_number(rec.policy_name, n) or 0):
+        number = naming.part_number(rec.policy_name, name)
+        if number is None or number <= keep:
+            continue
+        arn = naming.iam_policy_arn(region, account, name)
+        if obs is not None and obs.parts.get(name):
+            out.append(_act("detach_user_policy", naming.SHARED, rec.user_name, "post", policy_arn=arn))
+        if obs is None or name in obs.parts:
+            out.append(_act("delete_policy", naming.SHARED, name, "post", policy_arn=arn,
+                            reason="not needed for this many endpoints"))
+    return out
 
 
 @dataclass(frozen=True)

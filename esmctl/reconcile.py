@@ -11,7 +11,7 @@ import datetime as dt
 
 from esmctl import naming, schedule
 from esmctl.errors import AwsError, StateError
-from esmctl.observe import Observed
+from esmctl.observe import FAILED, Observed
 from esmctl.state import RoleRecord, State, utcnow
 
 
@@ -54,7 +54,7 @@ def reconcile(state: State, observed: Observed, environment: str, now: dt.dateti
             state.role = RoleRecord(name=role.name, created_by_esmctl=True)
         state.role.arn, state.role.created, state.role.policy_attached = role.arn, True, role.policy_attached
         if not role.policy_attached:
-            drift.append(f"role {role.name}: {naming.MANAGED_POLICY_ARN} is not attached")
+            drift.append(f"role {role.name}: {naming.MANAGED_POLICY_NAME} is not attached")
     elif state.role is not None and state.role.created and state.role.created_by_esmctl:
         drift.append(f"role {state.role.name}: deleted outside esmctl")
         state.role.created = False
@@ -97,9 +97,10 @@ def reconcile(state: State, observed: Observed, environment: str, now: dt.dateti
                                  f"not on {dep.endpoint_config.name}")
             if seen.status == "InService":
                 ep.config_name = seen.config_name
-        if seen.status == "Failed":
+        if seen.status in FAILED:
             ep.failure_reason = seen.failure_reason
-            drift.append(f"{name}: endpoint {ep.name} Failed: {seen.failure_reason or 'no reason given'}")
+            drift.append(f"{name}: endpoint {ep.name} {seen.status}: {seen.failure_reason or 'no reason given'}"
+                         " (`esmctl deploy` repairs it)")
         if dep.desired == "stopped":
             drift.append(f"{name}: endpoint {ep.name} exists although the deployment is stopped (billed)")
     return drift
@@ -123,6 +124,12 @@ def _reconcile_shared(state: State, observed: Observed, environment: str) -> lis
     if rec.policy_attached and not obs.attached and obs.user_arn:
         drift.append(f"shared user {rec.user_name}: the invoke policy was detached")
     rec.policy_attached = obs.attached
+    for part in rec.policy_parts:
+        if part.name in obs.parts:
+            part.created, part.attached = True, obs.parts[part.name]
+        elif part.created:
+            drift.append(f"shared invoke policy {part.name}: deleted outside esmctl")
+            part.created = part.attached = False
     if obs.stored_key_id and obs.stored_key_id in obs.keys:
         rec.access_key_id = obs.stored_key_id  # finishes a create or rotation that died before recording
     elif rec.access_key_id and rec.access_key_id not in obs.keys and obs.user_arn:

@@ -12,10 +12,12 @@
   also checks that the lock is still its own (a paused run that resumes writes nothing).
 - A conditional write that botocore retried after a lost answer may find its own first attempt
   there (412): when the object holds exactly what this run sent, the write counts as done.
-- Server-side encryption is requested on every put. Earlier versions are kept by the bucket's
-  versioning when it is enabled (every write), else as the object `PREFIX<environment>.json.backup`:
-  the version a run started from, written once after the run's first overwrite succeeded — one
-  extra PUT a run instead of one a write (a deploy writes the state before and after every step).
+- Server-side encryption is requested on every put (state, lock and backup): SSE-S3, or SSE-KMS
+  under `state_kms_key` when it is set (for buckets whose policy demands it).
+- Earlier versions are kept by the bucket's versioning when it is enabled (every write), else as the
+  object `PREFIX<environment>.json.backup`: the version a run started from, written once after the
+  run's first overwrite succeeded — one extra PUT a run instead of one a write (a deploy writes the
+  state before and after every step).
 
 The AWS calls go through esmctl.aws.S3; everything else here is bookkeeping.
 """
@@ -27,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from esmctl import state as state_mod
 from esmctl.errors import EsmctlError, LockHeld, PreconditionFailed, StateError
@@ -41,8 +43,9 @@ LOCK_RECHECK = 5.0  # seconds: a state write first re-reads the lock if it was l
 
 class S3Backend:
     def __init__(self, s3: S3, url: S3Url, environment: str, *, warn: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, kms_key: str = "") -> None:
         self.s3 = s3
+        self.kms_key = kms_key  # "" = SSE-S3; else SSE-KMS with this key on every put
         self.bucket = url.bucket
         self.key = url.key(environment)
         self.backup_key = url.key(environment, ".json.backup")
@@ -94,9 +97,9 @@ class S3Backend:
             etag: str | None
             try:
                 if self._etag is None:
-                    etag = self.s3.put(self.bucket, self.key, data, if_none_match=True)
+                    etag = self._put(self.key, data, if_none_match=True)
                 else:
-                    etag = self.s3.put(self.bucket, self.key, data, if_match=self._etag)
+                    etag = self._put(self.key, data, if_match=self._etag)
             except PreconditionFailed:
                 etag = self._own_write(self.key, data)
                 if etag is None:
@@ -108,8 +111,14 @@ class S3Backend:
                         "again.") from None
             self._etag, self._last = etag, data
             if previous is not None and not self._backed_up and not self.versioned():
-                self.s3.put(self.bucket, self.backup_key, previous)  # the version this run started from
+                self._put(self.backup_key, previous)  # the version this run started from
                 self._backed_up = True
+
+    def _put(self, key: str, data: bytes, **cond: Any) -> str:
+        """Every PutObject of this backend (state, backup, lock): with SSE-KMS under `kms_key` if set."""
+        if self.kms_key:
+            cond["kms_key"] = self.kms_key
+        return self.s3.put(self.bucket, key, data, **cond)
 
     def _own_write(self, key: str, data: bytes) -> str | None:
         """After a 412: the object's ETag when it holds exactly `data` (botocore retried a write whose
@@ -150,7 +159,7 @@ class S3Backend:
         data = LockInfo.mine(command).model_dump_json().encode()
         for attempt in range(3):
             try:
-                self._lock_etag = self.s3.put(self.bucket, self.lock_key, data, if_none_match=True)
+                self._lock_etag = self._put(self.lock_key, data, if_none_match=True)
                 break
             except PreconditionFailed:
                 got = self.s3.get(self.bucket, self.lock_key)
@@ -210,10 +219,11 @@ def _lock_info(raw: bytes) -> LockInfo:
 
 
 def backend_for(location: Path | S3Url, environment: str, s3: Callable[[], S3],
-                warn: Callable[[str], None] | None = None) -> state_mod.Backend:
-    """The backend for a state location; `s3()` gives the S3 adapter (only asked for remote state)."""
+                warn: Callable[[str], None] | None = None, *, kms_key: str = "") -> state_mod.Backend:
+    """The backend for a state location; `s3()` gives the S3 adapter (only asked for remote state).
+    `kms_key` (`state_kms_key`): SSE-KMS with that key for every object written; "" = SSE-S3."""
     if isinstance(location, S3Url):
-        return S3Backend(s3(), location, environment, warn=warn)
+        return S3Backend(s3(), location, environment, warn=warn, kms_key=kms_key)
     return state_mod.LocalBackend(location)
 
 

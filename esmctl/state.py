@@ -112,6 +112,14 @@ class DeploymentState(_Doc):
     stop_schedule: ScheduleRecord | None = None
 
 
+class PolicyPart(Resource):
+    """A further invoke policy of the shared user, when one managed policy cannot list every endpoint
+    (IAM's 6,144-character limit): `{policy_name}-2`, `-3`, ..."""
+
+    attached: bool = False
+    endpoints: list[str] = Field(default_factory=list)
+
+
 class SharedAccountRecord(_Doc):
     """The shared IAM user whose one access key may only invoke this environment's endpoints.
 
@@ -126,6 +134,7 @@ class SharedAccountRecord(_Doc):
     policy_created: bool = False
     policy_attached: bool = False
     policy_endpoints: list[str] = Field(default_factory=list)  # endpoint names the policy allows
+    policy_parts: list[PolicyPart] = Field(default_factory=list)  # the further policies, beyond 70-odd endpoints
     access_key_id: str = ""
     access_key_created: str | None = None
     secret_store: Literal["secretsmanager", "local"] = "secretsmanager"

@@ -157,7 +157,7 @@ def adopt(resources: list[TfResource], catalog: Catalog, *, module: str | None =
     prefix, environment = m.group("prefix"), m.group("env")
     tags = {str(k): str(v) for k, v in (role.attrs.get("tags") or {}).items()}
     role_attached = any(a.attrs.get("role") == role.attrs["name"] and
-                        a.attrs.get("policy_arn") == naming.MANAGED_POLICY_ARN
+                        str(a.attrs.get("policy_arn", "")).endswith(":iam::aws:policy/" + naming.MANAGED_POLICY_NAME)
                         for a in by_type["aws_iam_role_policy_attachment"])
 
     # The suffixes: the module's `random_id.instance_suffix` (byte_length 4), not some other random_id.

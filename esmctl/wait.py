@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Literal
 
 import tenacity
 
-from esmctl.observe import SETTLED, ObservedEndpoint
+from esmctl.errors import EsmctlError
+from esmctl.observe import FAILED, SETTLED, ObservedEndpoint
 
 if TYPE_CHECKING:
     from esmctl.aws import SageMaker
@@ -55,9 +56,14 @@ class Waiting:
     done: bool = False
 
 
-class WaitTimeout(Exception):
-    def __init__(self, pending: list[Waiting]) -> None:
-        super().__init__(", ".join(w.endpoint for w in pending))
+class WaitTimeout(EsmctlError):
+    """Endpoints still not settled when the wait's timeout ran out (they go on in AWS)."""
+
+    def __init__(self, pending: list[Waiting], timeout: float = 0.0) -> None:
+        what = ", ".join(f"{w.endpoint} ({w.seen.status if w.seen else 'not listed'})" for w in pending)
+        super().__init__(f"Still waiting after {timeout:.0f} s for: {what}. It goes on in AWS.",
+                         hint="Run `esmctl deploy` again to keep waiting (it resumes), or raise --timeout / "
+                         "ESMCTL_WAIT_TIMEOUT.")
         self.pending = pending
 
 
@@ -71,7 +77,7 @@ class Waiter:
         self.sleep = sleep
 
     def wait(self, items: list[Waiting], on_poll: Callable[[list[Waiting]], None] = lambda _: None) -> list[Waiting]:
-        """Poll until every item settled (InService/Failed/OutOfService, or gone). Raises WaitTimeout."""
+        """Poll until every item settled (see observe.SETTLED, or gone). Raises WaitTimeout."""
         start = self.clock()
 
         def poll() -> bool:
@@ -88,9 +94,9 @@ class Waiter:
                                               created=e.get("CreationTime"))
                     if w.target == "InService" and w.seen.status in SETTLED:
                         w.done = True
-                        if w.seen.status == "Failed":
+                        if w.seen.status in FAILED:
                             d = self.sm.describe_endpoint(w.endpoint) or {}
-                            w.seen = ObservedEndpoint(w.seen.name, w.seen.arn, "Failed",
+                            w.seen = ObservedEndpoint(w.seen.name, w.seen.arn, w.seen.status,
                                                       d.get("EndpointConfigName"), d.get("FailureReason", ""))
             on_poll(items)
             return all(w.done for w in items)
@@ -104,5 +110,5 @@ class Waiter:
         try:
             retrying(poll)
         except tenacity.RetryError:
-            raise WaitTimeout([w for w in items if not w.done]) from None
+            raise WaitTimeout([w for w in items if not w.done], self.timeout) from None
         return items

@@ -2,7 +2,8 @@
 
 Every call goes through `_Service.call`, which translates botocore's exceptions into
 `EsmctlError`s (see errors.py); nobody else catches ClientError. Deletes are idempotent: "not
-found" means done. Retries of throttling, 5xx and connection errors are botocore's "adaptive" mode:
+found" means done. Retries of throttling, 5xx (also an HTML answer from a proxy: botocore reads the status code) and
+connection errors are botocore's "adaptive" mode:
 the "standard" retries (exponential backoff with full jitter, capped at 20 s a wait; with
 TOTAL_MAX_ATTEMPTS = 8 a call gives up after about a minute of trying) plus a client-side token
 bucket that slows all calls of a client down as soon as AWS throttles one, so many deployments
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,20 +28,23 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from esmctl import __version__
+from esmctl.aws import consistency
 from esmctl.aws.errors import is_not_found, translate
 from esmctl.errors import AwsError, NotFound
+from esmctl.naming import partition
 
 TOTAL_MAX_ATTEMPTS = 8  # first try + 7 retries; about 60 s of backoff at most
 PAGE = 100  # List* page size: the largest SageMaker allows
-TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
-                   "Action": "sts:AssumeRole"}],
-}
 
 
 _LOADER: Any = None
 _LOADER_LOCK = threading.Lock()
+
+
+def max_attempts() -> int:
+    """Attempts per call: AWS_MAX_ATTEMPTS (the AWS SDKs' variable) when set to a whole number ≥ 1."""
+    raw = os.environ.get("AWS_MAX_ATTEMPTS", "")
+    return int(raw) if raw.isdigit() and int(raw) >= 1 else TOTAL_MAX_ATTEMPTS
 
 
 def _botocore_session() -> Any:
@@ -67,7 +74,8 @@ class Aws:
     """A boto3 session for one region (and optionally one endpoint URL), with typed adapters."""
 
     def __init__(self, *, region: str, profile: str | None = None, endpoint_url: str | None = None,
-                 session: Any = None) -> None:
+                 session: Any = None, fresh_key: bool = False, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic, rnd: Callable[[], float] = random.random) -> None:
         if endpoint_url is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", endpoint_url):
             raise AwsError(f"--endpoint-url {endpoint_url!r} is not a URL.",
                            hint="Use e.g. --endpoint-url http://127.0.0.1:5005 (or unset AWS_ENDPOINT_URL).")
@@ -77,7 +85,12 @@ class Aws:
         except BotoCoreError as e:
             raise translate(e, "session") from None
         self.region = region
+        self.partition = partition(region)
         self.endpoint_url = endpoint_url
+        # Waiting out AWS's eventual consistency (consistency.py): injected so tests never sleep.
+        self.fresh_key = fresh_key  # signing with a just-created access key: InvalidClientTokenId is retried
+        self.sleep, self.clock, self.rnd = sleep, clock, rnd
+        self.notify: Callable[[str], None] = lambda _message: None  # progress while waiting (the UI's info)
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._account: str | None = None
@@ -98,7 +111,7 @@ class Aws:
         with self._lock:  # Session.client() is not thread-safe; the clients themselves are
             c = self._clients.get(key)
             if c is None:
-                cfg = BotoConfig(retries={"mode": "adaptive", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
+                cfg = BotoConfig(retries={"mode": "adaptive", "total_max_attempts": max_attempts()},
                                  connect_timeout=10, read_timeout=60, max_pool_connections=64,
                                  user_agent_extra=f"esmctl/{__version__}")
                 try:
@@ -118,11 +131,16 @@ class Aws:
             for c in self._clients.values():
                 c.meta.events.register("before-send", hook)
 
-    def with_credentials(self, access_key_id: str, secret_access_key: str) -> Aws:
-        """Another Aws for the same region and endpoint, signing with these keys (no profile)."""
+    def with_credentials(self, access_key_id: str, secret_access_key: str, *, fresh: bool = False) -> Aws:
+        """Another Aws for the same region and endpoint, signing with these keys (no profile).
+
+        `fresh`: the key was just created, so IAM may refuse it for a few seconds (retried)."""
         session = boto3.Session(aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
                                 region_name=self.region, botocore_session=_botocore_session())
-        return Aws(region=self.region, endpoint_url=self.endpoint_url, session=session)
+        other = Aws(region=self.region, endpoint_url=self.endpoint_url, session=session, fresh_key=fresh,
+                    sleep=self.sleep, clock=self.clock, rnd=self.rnd)
+        other.notify = self.notify
+        return other
 
     def account_id(self) -> str:
         if self._account is None:
@@ -150,6 +168,36 @@ class _Service:
         self.service = service
 
     def call(self, operation: str, resource: str = "", **params: Any) -> dict[str, Any]:
+        """One API call. A refusal that is only AWS catching up with an earlier change (see
+        consistency.py) is retried with the same request, with backoff, for up to MAX_WAIT seconds."""
+        aws = self.aws
+        name = f"{self.service}:{operation}"
+        started: float | None = None
+        attempt = 0
+        while True:
+            try:
+                return self._call_once(operation, resource, **params)
+            except AwsError as e:
+                rule = consistency.find(name, e.code, e.details or e.message, fresh_key=aws.fresh_key)
+                if rule is None:
+                    raise
+                now = aws.clock()
+                started = now if started is None else started
+                pause = consistency.delay(attempt, aws.rnd)
+                waited = now - started
+                if waited + pause > consistency.MAX_WAIT:
+                    raise AwsError(
+                        f"{name}{' ' + resource if resource else ''}: still refused after waiting "
+                        f"{waited:.0f} s for {rule.waiting_for.split(' (')[0]}: {e.message}",
+                        hint="AWS usually catches up within seconds; if this persists, check the cause named "
+                        "above (docs/aws-behaviour.md), then run the command again: it resumes.",
+                        code=e.code, details=e.details) from None
+                aws.notify(f"Waiting for {rule.waiting_for}: {name} {resource} refused "
+                           f"({e.code}); retry {attempt + 1} in {pause:.1f} s.")
+                aws.sleep(pause)
+                attempt += 1
+
+    def _call_once(self, operation: str, resource: str = "", **params: Any) -> dict[str, Any]:
         client = self.aws.client(self.service)
         method = getattr(client, _snake(operation))
         try:
@@ -408,12 +456,10 @@ class Scheduler(_Service):
             "CreateSchedule", name, Name=name, ScheduleExpression=f"at({at})", ScheduleExpressionTimezone="UTC",
             FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion="NONE",
             Description=f"esmctl: stop (delete) SageMaker endpoint {endpoint}",
-            Target={"Arn": "arn:aws:scheduler:::aws-sdk:sagemaker:deleteEndpoint", "RoleArn": role_arn,
+            Target={"Arn": f"arn:{self.aws.partition}:scheduler:::aws-sdk:sagemaker:deleteEndpoint",
+                    "RoleArn": role_arn,
                     "Input": json.dumps({"EndpointName": endpoint})})
         return str(resp["ScheduleArn"])
-
-    def get(self, name: str) -> dict[str, Any] | None:
-        return self.call_or_none("GetSchedule", name, Name=name)
 
     def delete(self, name: str) -> bool:
         return self._delete("DeleteSchedule", name, Name=name)
@@ -430,9 +476,16 @@ class Sts(_Service):
 
 
 class SecretsManager(_Service):
+    DELETING = "marked for deletion"  # InvalidRequestException while a deletion completes (asynchronous)
+
     def get(self, name: str) -> dict[str, Any] | None:
-        """The secret's JSON value, or None when there is no such secret."""
-        resp = self.call_or_none("GetSecretValue", name, SecretId=name)
+        """The secret's JSON value, or None when there is no such secret (or it is being deleted)."""
+        try:
+            resp = self.call_or_none("GetSecretValue", name, SecretId=name)
+        except AwsError as e:
+            if e.code != "InvalidRequestException" or self.DELETING not in (e.details or e.message).lower():
+                raise
+            return None
         if resp is None:
             return None
         return json.loads(resp.get("SecretString") or "{}")  # type: ignore[no-any-return]
@@ -478,7 +531,8 @@ class ServiceQuotas(_Service):
 class S3(_Service):
     """Objects of a remote state: read with their ETag, written conditionally, encrypted at rest."""
 
-    SSE = "AES256"  # requested on every put, whatever the bucket's default encryption is
+    SSE = "AES256"  # SSE-S3, requested on every put without a KMS key, whatever the bucket's default is
+    SSE_KMS = "aws:kms"  # with a KMS key (`state_kms_key`)
 
     def get(self, bucket: str, key: str) -> tuple[bytes, str] | None:
         """The object's bytes and ETag, or None when there is no such key."""
@@ -488,12 +542,13 @@ class S3(_Service):
             if e.code not in ("AccessDenied", "403"):
                 raise
             folder = key.rpartition("/")[0]
-            objects = f"arn:aws:s3:::{bucket}/{folder + '/' if folder else ''}*"
+            s3 = f"arn:{self.aws.partition}:s3:::"
+            objects = f"{s3}{bucket}/{folder + '/' if folder else ''}*"
             raise AwsError(
                 f"s3:GetObject s3://{bucket}/{key}: access denied ({e.code}). S3 also answers so for an object "
                 "that does not exist when the caller may not list the bucket.",
                 hint=f"Allow s3:GetObject, s3:PutObject and s3:DeleteObject on {objects} and s3:ListBucket on "
-                f"arn:aws:s3:::{bucket} (docs/team.md#permissions).",
+                f"{s3}{bucket} (docs/team.md#permissions).",
                 code=e.code, details=e.details) from None
         if resp is None:
             return None
@@ -504,16 +559,23 @@ class S3(_Service):
         return bytes(data), str(resp["ETag"])
 
     def put(self, bucket: str, key: str, data: bytes, *, if_match: str | None = None,
-            if_none_match: bool = False) -> str:
+            if_none_match: bool = False, kms_key: str = "") -> str:
         """Write the object; with `if_match` only over that ETag, with `if_none_match` only when the
-        key does not exist (else `PreconditionFailed`). Returns the new ETag."""
+        key does not exist (else `PreconditionFailed`). Returns the new ETag.
+
+        Encrypted with SSE-S3, or with `kms_key` SSE-KMS under that key. PutObject's SSEKMSKeyId
+        takes a key ID, key ARN or alias; a key of another account needs its full ARN (S3 API
+        reference, PutObject). The caller then needs kms:GenerateDataKey on the key to write and
+        kms:Decrypt to read (S3 User Guide, "Using server-side encryption with AWS KMS keys")."""
         cond: dict[str, str] = {}
         if if_match is not None:
             cond["IfMatch"] = if_match
         if if_none_match:
             cond["IfNoneMatch"] = "*"
+        sse = {"ServerSideEncryption": self.SSE_KMS, "SSEKMSKeyId": kms_key} if kms_key else \
+            {"ServerSideEncryption": self.SSE}
         resp = self.call("PutObject", f"s3://{bucket}/{key}", Bucket=bucket, Key=key, Body=data,
-                         ContentType="application/json", ServerSideEncryption=self.SSE, **cond)
+                         ContentType="application/json", **sse, **cond)
         return str(resp["ETag"])
 
     def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> bool:

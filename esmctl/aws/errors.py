@@ -19,7 +19,7 @@ from botocore.exceptions import (
     UnauthorizedSSOTokenError,
 )
 
-from esmctl.errors import AlreadyExists, AwsError, NotFound, PreconditionFailed
+from esmctl.errors import AlreadyExists, AwsError, NotFound, NotSubscribed, PreconditionFailed
 
 NOT_FOUND_CODES = {"NoSuchEntity", "NoSuchKey", "ResourceNotFoundException", "ResourceNotFound", "NotFoundException"}
 CREDENTIAL_CODES = {
@@ -56,7 +56,7 @@ def translate(err: Exception, operation: str, resource: str = "") -> AwsError:
         if code == "EntityAlreadyExists" or (code == "ValidationException" and "already exist" in msg.lower()):
             return AlreadyExists(f"{what}: already exists ({msg})", code=code, details=details)
         if "not subscribed to the marketplace" in msg.lower():
-            return AwsError(
+            return NotSubscribed(
                 f"{what}: this AWS account is not subscribed to the model's AWS Marketplace offering "
                 f"({msg})",
                 hint="Subscribe in AWS Marketplace (search 'EvolutionaryScale ESM', Continue to "

@@ -46,7 +46,10 @@ def doctor(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", he
 
     glob = g(ctx)
     ui = glob.ui()
-    findings = glob.workspace(ui).doctor()
+    try:
+        findings = glob.workspace(ui).doctor()  # a crashing check is a finding already (esmctl/doctor.py)
+    except Exception as e:  # the last net: `--json` prints one document whatever happens
+        findings = [doctor_mod.crashed("doctor", e, ui.detail)]
     if json_out:
         ui.json(doctor_mod.report(findings))
     else:

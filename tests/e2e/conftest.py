@@ -45,6 +45,12 @@ def sandbox(sandbox_server: Any) -> Iterator[Any]:
     sb.control.reset()
     sb.control.creating_seconds = 0.2
     sb.control.updating_seconds = 0.2
+    # AWS's eventual consistency and limits stay on (docs/aws-behaviour.md), with delays short enough
+    # for a fast suite; tests about them set their own.
+    sb.control.role_propagation_seconds = 0.5
+    sb.control.key_propagation_seconds = 0.5
+    sb.control.config_lookup_seconds = 0.2
+    sb.control.secret_deletion_seconds = 0.5
     yield sb.control
     sb.control.reset()
 
@@ -75,9 +81,11 @@ class Env:
         })
         return env
 
-    def run(self, *args: str, timeout: float = 120, input: str | None = None) -> Result:
+    def run(self, *args: str, timeout: float = 120, input: str | None = None,
+            env: dict[str, str] | None = None) -> Result:
         cmd = [ESMCTL] if ESMCTL else [sys.executable, "-m", "esmctl"]
-        p = subprocess.run([*cmd, *args], cwd=self.folder, env=self.env(), capture_output=True, text=True,
+        p = subprocess.run([*cmd, *args], cwd=self.folder, env={**self.env(), **(env or {})}, capture_output=True,
+                           text=True,
                            timeout=timeout, input=input if input is not None else "")
         return Result(p.returncode, p.stdout, p.stderr)
 

@@ -19,7 +19,7 @@ from esmctl import doctor as doctor_mod
 from esmctl.api import Workspace
 from esmctl.invoke import DEFAULT_SEQUENCE, envelope
 from esmctl.ui import UI
-from tests.e2e.conftest import ESMCTL, REGION, Env, Result
+from tests.e2e.conftest import ESMCTL, REGION, Env, Result, deploy
 
 pytestmark = pytest.mark.e2e
 PKG = ("arn:aws:sagemaker:us-east-2:057799348421:model-package/"
@@ -92,19 +92,23 @@ def test_doctor_all_ok_on_a_healthy_sandbox(cli: Env) -> None:
     cli.example("multi_model")
     code, doc = doctor_json(cli)
     assert code == 0 and doc["ok"] is True
-    assert levels(doc) == {"configuration": "ok", "credentials": "ok", "region": "ok", "subscription ESMC-300M": "ok",
-                           "quota ml.g5.2xlarge": "ok", "quota ml.g5.4xlarge": "ok", "permissions": "ok", "state": "ok"}
-    assert doc["summary"] == {"ok": 8, "warning": 0, "error": 0}
+    # No execution role yet to probe with: the package exists, the subscription is not verified.
+    assert levels(doc) == {"configuration": "ok", "credentials": "ok", "region": "ok",
+                           "subscription ESMC-300M": "warning", "quota ml.g5.2xlarge": "ok",
+                           "quota ml.g5.4xlarge": "ok", "permissions": "ok", "state": "ok"}
+    assert doc["summary"] == {"ok": 7, "warning": 1, "error": 0}
+    assert "subscription not verified" in finding(doc, "subscription ESMC-300M")["message"]
     assert "account 123456789012 as arn:aws:sts::123456789012:user/moto" in finding(doc, "credentials")["message"]
 
 
 def test_doctor_reports_an_unsubscribed_package_with_the_marketplace_steps(cli: Env, sandbox: Any) -> None:
     cli.example("basic")
+    deploy(cli)  # the execution role doctor probes the subscription with
     sandbox.unsubscribed_packages.add(PKG)
     r = cli.run("doctor")
     assert r.code == 1 and "Traceback" not in r.text
     assert ("✗ error   subscription ESMC-300M: this AWS account is not subscribed to the AWS Marketplace offering "
-            f"of {PKG} (used by prototype_model)") in r.out
+            f"of {PKG.rsplit('/', 1)[1]} (used by prototype_model; CreateModel refused a probe model)") in r.out
     assert "fix: Subscribe in AWS Marketplace" in r.out and "Continue to Subscribe" in r.out
     assert "6 ok, 0 warnings, 1 error." in r.out
     assert "doctor found 1 error: subscription ESMC-300M." in r.err
@@ -138,6 +142,8 @@ def test_doctor_reports_a_zero_quota_and_an_unknown_one(cli: Env, sandbox: Any) 
     assert unknown["level"] == "warning" and "quota is unknown" in unknown["message"]
     # A quota of 1 with one instance already running elsewhere in the account is one too few.
     sandbox.quota_instances["ml.g5.2xlarge"] = 1
+    sandbox.role_propagation_seconds = sandbox.config_lookup_seconds = 0  # direct calls, no retries
+    cli.client("iam").create_role(RoleName="x", AssumeRolePolicyDocument="{}")
     sm = cli.client("sagemaker")
     sm.create_model(ModelName="Other-Model", ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
                     PrimaryContainer={"Image": "x"})
@@ -164,8 +170,10 @@ def test_doctor_reports_expired_and_expiring_credentials(cli: Env, monkeypatch: 
     assert doc["ok"] is True
 
 
-def test_doctor_reports_missing_permissions_and_a_held_lock(cli: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctor_reports_missing_permissions_and_a_held_lock(cli: Env, sandbox: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     cli.example("basic")
+    sandbox.key_propagation_seconds = 0  # the reader's key is used at once
     iam = cli.client("iam")
     iam.create_user(UserName="reader")
     iam.put_user_policy(UserName="reader", PolicyName="read", PolicyDocument=json.dumps({
@@ -198,9 +206,8 @@ def test_deploy_stops_before_creating_anything_when_a_check_fails(cli: Env, sand
     sandbox.quota_instances["ml.g5.2xlarge"] = 0
     r = cli.run("deploy", "--yes")
     assert r.code == 1 and "Traceback" not in r.text
-    assert "The pre-deploy checks found 2 errors (subscription ESMC-300M, quota ml.g5.2xlarge); nothing was " \
-           "created." in r.err
-    assert "Subscribe in AWS Marketplace" in r.err and "--skip-checks" in r.err
+    assert "The pre-deploy checks found 1 error (quota ml.g5.2xlarge); nothing was created." in r.err
+    assert "subscription not verified" in r.err and "--skip-checks" in r.err
     assert "esmctl will perform" not in r.err  # stopped before the plan, the lock and any create call
     nothing_created(cli)
     # --skip-checks goes on to the create calls, which AWS then refuses.

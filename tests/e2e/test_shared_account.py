@@ -93,9 +93,11 @@ def test_local_secret_store_is_0600_and_outside_the_state(cli: Env) -> None:
     assert cli.client("secretsmanager").list_secrets()["SecretList"] == []
 
 
-def test_iam_enforcement_allows_only_this_environments_endpoints(cli: Env, sandbox_server: Any) -> None:
+def test_iam_enforcement_allows_only_this_environments_endpoints(cli: Env, sandbox: Any, sandbox_server: Any) -> None:
     enable_shared(cli)
     deploy(cli)
+    sandbox.role_propagation_seconds = sandbox.config_lookup_seconds = 0  # direct calls, no retries
+    cli.client("iam").create_role(RoleName="x", AssumeRolePolicyDocument="{}")
     sm = cli.client("sagemaker")
     # Another endpoint in the same account that esmctl did not make.
     sm.create_model(ModelName="Other-Model", ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
