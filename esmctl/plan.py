@@ -211,6 +211,13 @@ def plan(
         shared_pre, shared_post = _plan_shared(config, state, observed, sorted(endpoint_names), account,
                                                region, destroy)
         actions += shared_pre
+        parts = sum(1 for a in shared_pre if a.kind == "attach_user_policy") + (
+            1 if state and state.shared_account and state.shared_account.policy_attached else 0) + sum(
+            1 for p in (state.shared_account.policy_parts if state and state.shared_account else []) if p.attached)
+        if parts > naming.USER_MANAGED_POLICIES:
+            notes.append(f"the shared user needs {parts} invoke policies; IAM attaches at most "
+                         f"{naming.USER_MANAGED_POLICIES} managed policies to a user unless the quota 'Managed "
+                         "policies per user' is raised (up to 20)")
     else:
         shared_post = []
     actions += per_deployment
