@@ -1,13 +1,14 @@
 """SageMaker patches: make moto's models, endpoint configs and endpoints behave like SageMaker's.
 
 Imported only by `patching.apply_patches()` (it imports moto). Each patch names the real-AWS
-behaviour it reproduces; see /work/shared/spec/moto-gaps.md for the list of differences.
+behaviour it reproduces and where AWS documents it; docs/aws-behaviour.md lists them all.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import time
@@ -24,6 +25,7 @@ from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, Model, SageM
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemaker.utils import arn_formatter as moto_arn_formatter
 
+from ._consistency import role_assumable, sagemaker_cannot_assume
 from .control import ROLLBACK_FAILURE_REASON, control, lock
 from .patching import original, replace
 
@@ -31,14 +33,21 @@ T = TypeVar("T")
 
 # Endpoint statuses in which SageMaker refuses UpdateEndpoint/DeleteEndpoint.
 IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
-# Endpoint statuses in which an endpoint serves InvokeEndpoint (an update keeps the old fleet serving).
-SERVING = frozenset({"InService", "Updating", "SystemUpdating"})
+# Endpoint statuses in which an endpoint serves InvokeEndpoint (an update keeps the old fleet serving;
+# UpdateRollbackFailed: "Your endpoint is in service with a mix of the old and new endpoint
+# configurations", DescribeEndpoint API reference, EndpointStatus).
+SERVING = frozenset({"InService", "Updating", "SystemUpdating", "UpdateRollbackFailed"})
+# Endpoint statuses from which UpdateEndpoint starts (UpdateRollbackFailed: updating again is how
+# SageMaker's "Rolling Deployments" guide restores InService).
+UPDATABLE = frozenset({"InService", "UpdateRollbackFailed"})
 DEFAULT_PAGE_SIZE = 10  # SageMaker's List* default MaxResults
 MAX_PAGE_SIZE = 100
 # SageMaker lowercases the resource name in these ARNs (the rest of SageMaker is left as moto has it).
 LOWERCASE_ARN_TYPES = frozenset({"model", "endpoint-config", "endpoint"})
 # ml.<family>.<size>: ml.g5.2xlarge, ml.g6e.xlarge, ml.p4d.24xlarge, ml.inf2.48xlarge, ml.p6-b200.48xlarge ...
+# Only used when botocore's ProductionVariantInstanceType enum cannot be loaded (see instance_types).
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+(?:-[a-z0-9]+)*\.[a-z0-9]+$")
+CONFIG_CREATED = "_esmctl_config_created"  # on a backend: lowercase config name → time.monotonic() of its creation
 MODEL_PACKAGE_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"model-package/(?P<name>[A-Za-z0-9-]+)(?:/(?P<version>\d+))?$"
@@ -129,6 +138,7 @@ class Transition:
     config_name: str = ""  # Creating/Updating: the endpoint config being deployed
     variants: list[dict[str, Any]] = field(default_factory=list)  # its ProductionVariants
     rollback: bool = False  # Updating: SageMaker will roll back to the old config
+    rollback_failure: str | None = None  # Updating: ends UpdateRollbackFailed with this FailureReason
 
     @property
     def ends_at(self) -> datetime:
@@ -198,6 +208,11 @@ def refresh(backend: SageMakerModelBackend, endpoint: FakeEndpoint) -> FakeEndpo
             endpoint.endpoint_status = "Failed"
             endpoint.failure_reason = reason  # type: ignore[assignment]  # moto types it as None
             endpoint.last_modified_time = failed_at
+    if state.transition is None and endpoint.endpoint_status in UPDATABLE:
+        if control.pop_out_of_service(endpoint.endpoint_name):
+            # "OutOfService: Endpoint is not available to take incoming requests." (DescribeEndpoint)
+            endpoint.endpoint_status = "OutOfService"
+            endpoint.last_modified_time = failed_at
     return endpoint
 
 
@@ -205,6 +220,12 @@ def _complete(endpoint: FakeEndpoint, state: EndpointState, transition: Transiti
     endpoint.endpoint_status = "InService"
     endpoint.last_modified_time = transition.ends_at
     if transition.status != "Updating":
+        return
+    if transition.rollback_failure is not None:
+        # Both the update and its rollback failed: the endpoint serves on a mix of both configs
+        # (DescribeEndpoint API reference, EndpointStatus UpdateRollbackFailed); it shows the old one.
+        endpoint.endpoint_status = "UpdateRollbackFailed"
+        endpoint.failure_reason = transition.rollback_failure  # type: ignore[assignment]
         return
     if transition.rollback:
         # SageMaker keeps the old fleet and config, and says why the update did not happen.
@@ -318,12 +339,18 @@ def _check_quota(backend: SageMakerModelBackend, requested: dict[str, int]) -> N
 
 
 def _check_model_package(backend: SageMakerModelBackend, package: Any) -> None:
-    """CreateModel with a Marketplace package: refused unless subscribed, and only in its region."""
+    """CreateModel with a Marketplace package (another account's model package): refused unless the
+    account is subscribed (control.subscribed, control.unsubscribed_packages), and only in its region.
+
+    SageMaker answers ValidationException "Caller is not subscribed to the marketplace offering."
+    at CreateModel; DescribeModelPackage answers for any account (see _describe_model_package).
+    """
     if not isinstance(package, str) or not package:
         return
-    if control.is_unsubscribed(package):
-        raise ValidationError(NOT_SUBSCRIBED)
     match = MODEL_PACKAGE_ARN.match(package)
+    marketplace = match is not None and match["account"] != backend.account_id
+    if control.is_unsubscribed(package) or (marketplace and not control.subscribed):
+        raise ValidationError(NOT_SUBSCRIBED)
     if match and match["region"] != backend.region_name:
         raise ValidationError(
             f'Could not find model package "{package}" in region {backend.region_name}: '
@@ -368,13 +395,13 @@ class MarketplaceModelPackage:
 
 
 def _describe_model_package(self: SageMakerModelBackend, model_package_name: str) -> Any:
-    """Another account's package ARN (a Marketplace listing) is described to subscribers; moto
-    only knows the caller's own packages."""
+    """Another account's package ARN (a Marketplace listing) is described to any account, subscribed
+    or not: it proves the ARN exists, not a subscription (the SageMaker Python SDK calls it before
+    CreateModel, which is where an unsubscribed account is refused). moto only knows the caller's
+    own packages."""
     match = MODEL_PACKAGE_ARN.match(model_package_name or "")
     if match is None or match["account"] == self.account_id:
         return original(SageMakerModelBackend, "describe_model_package")(self, model_package_name)
-    if control.is_unsubscribed(model_package_name):
-        raise ValidationError(NOT_SUBSCRIBED)
     if match["region"] != self.region_name:
         raise ValidationError(f"Model package {model_package_name} not found in region {self.region_name}.")
     return MarketplaceModelPackage(model_package_name, match["name"], match["region"], match["account"])
@@ -394,13 +421,32 @@ def _lowercase_arn_formatter(_type: str, _id: str, account_id: str, region_name:
     return sagemaker_arn(_type, _id, account_id, region_name)
 
 
+@functools.cache
+def instance_types() -> tuple[str, ...] | None:
+    """The instance types SageMaker endpoints accept: the `ProductionVariantInstanceType` enum of
+    botocore's sagemaker service-2.json (it has ml.p6-b200.48xlarge, ml.p6e-gb200.36xlarge ...);
+    None when the model cannot be loaded."""
+    try:
+        import botocore.session
+
+        model = botocore.session.get_session().get_service_model("sagemaker")
+        enum = model.shape_for("ProductionVariantInstanceType").enum
+    except Exception:  # a botocore without the model or the shape: fall back to the pattern
+        return None
+    return tuple(enum) if enum else None
+
+
 def _validate_instance_type(self: FakeEndpointConfig, instance_type: str) -> None:
-    """Any current instance type (ml.<family>.<size>), not moto's old fixed list."""
-    if not isinstance(instance_type, str) or not INSTANCE_TYPE.match(instance_type):
+    """Exactly the instance types SageMaker knows (botocore's enum), not moto's old fixed list;
+    SageMaker's own validation message otherwise."""
+    known = instance_types()
+    valid = (instance_type in known if known is not None
+             else isinstance(instance_type, str) and bool(INSTANCE_TYPE.match(instance_type)))
+    if not valid:
+        choices = ", ".join(known) if known is not None else "ml.<family>.<size>"
         raise ValidationError(
             f"1 validation error detected: Value '{instance_type}' at 'productionVariants.1.member.instanceType' "
-            "failed to satisfy constraint: Member must satisfy enum value set: [ml.<family>.<size>, "
-            "for example ml.g5.2xlarge, ml.g6e.xlarge, ml.p4d.24xlarge, ml.inf2.xlarge]"
+            f"failed to satisfy constraint: Member must satisfy enum value set: [{choices}]"
         )
 
 
@@ -419,6 +465,9 @@ def _create_model(
         ensure_name_dicts(self)
         if model_name in self._models:
             raise ValidationError(f'Cannot create already existing model "{_arn(self, "model", model_name)}".')
+        # A role IAM has not propagated yet, or one that does not exist (_consistency.py).
+        if not role_assumable(execution_role_arn):
+            raise ValidationError(sagemaker_cannot_assume(execution_role_arn))
         for container in [primary_container or {}, *(containers or [])]:
             _check_model_package(self, container.get("ModelPackageName"))
         model: Model = original(SageMakerModelBackend, "create_model")(
@@ -451,12 +500,29 @@ def _create_endpoint_config(self: SageMakerModelBackend, endpoint_config_name: s
             raise ValidationError(f'Cannot create already existing endpoint configuration "{arn}".')
         config = original(SageMakerModelBackend, "create_endpoint_config")(self, endpoint_config_name, *args, **kwargs)
         config.arn = config.endpoint_config_arn  # moto stores a 1-tuple, which breaks the tagging API
+        _config_times(self)[endpoint_config_name.lower()] = time.monotonic()
         return config
 
 
+def _config_times(backend: SageMakerModelBackend) -> dict[str, float]:
+    """Lowercase endpoint config name → time.monotonic() of its CreateEndpointConfig (kept on the
+    backend: a config's own attributes all show up in DescribeEndpointConfig)."""
+    times: dict[str, float] | None = backend.__dict__.get(CONFIG_CREATED)
+    if times is None:
+        times = {}
+        setattr(backend, CONFIG_CREATED, times)
+    return times
+
+
 def _get_config(backend: SageMakerModelBackend, name: str) -> FakeEndpointConfig:
+    """The endpoint config CreateEndpoint/UpdateEndpoint name; "Could not find" also for one created
+    less than control.config_lookup_seconds ago: "When you call CreateEndpoint, a load call is made
+    to DynamoDB to verify that your endpoint configuration exists ... Eventually Consistent Reads"
+    (SageMaker API reference, CreateEndpoint)."""
     config = backend.endpoint_configs.get(name)
-    if config is None:
+    created = _config_times(backend).get(name.lower())
+    young = created is not None and time.monotonic() - created < control.config_lookup_seconds
+    if config is None or young:
         raise ValidationError(f'Could not find endpoint configuration "{_arn(backend, "endpoint-config", name)}".')
     return config
 
@@ -489,7 +555,9 @@ def _describe_endpoint(self: SageMakerModelBackend, endpoint_name: str) -> dict[
 
 def _update_endpoint(self: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str) -> str:
     """UpdateEndpoint (moto has none): `Updating` for control.updating_seconds, then `InService` on
-    the new config, or back on the old one if control.rollback_next_update was called."""
+    the new config, or back on the old one if control.rollback_next_update was called, or
+    `UpdateRollbackFailed` if control.fail_update_rollback was. Allowed from `InService` and
+    `UpdateRollbackFailed`; refused for `Failed` and `OutOfService` endpoints and while in progress."""
     with lock:
         endpoint = find_endpoint(self, endpoint_name)
         if endpoint.endpoint_status == "Failed":
@@ -497,13 +565,19 @@ def _update_endpoint(self: SageMakerModelBackend, endpoint_name: str, endpoint_c
                 f'Cannot update failed endpoint "{endpoint.arn}". '
                 "DeleteEndpoint is the only operation that can be performed on a failed endpoint."
             )
-        if endpoint.endpoint_status != "InService":
+        if endpoint.endpoint_status == "OutOfService":
+            # The sandbox's wording (AWS's is not documented); match on the code.
+            raise ValidationError(
+                f'Cannot update endpoint "{endpoint.arn}" because it is OutOfService. Delete it and create it again.'
+            )
+        if endpoint.endpoint_status not in UPDATABLE:
             raise ValidationError(f'Cannot update in-progress endpoint "{endpoint.arn}".')
         config = _get_config(self, endpoint_config_name)
         _check_quota(self, instances_of(config.production_variants))
         transition = _start(
             "Updating", control.updating_seconds, config, rollback=control.pop_rollback(endpoint.endpoint_name)
         )
+        transition.rollback_failure = control.pop_update_rollback_failure(endpoint.endpoint_name)
         _state(endpoint).transition = transition
         endpoint.endpoint_status = "Updating"
         endpoint.last_modified_time = transition.started_at
@@ -799,7 +873,7 @@ def install() -> None:
     replace(sm_models, "arn_formatter", _lowercase_arn_formatter)
     # Case-insensitive name dicts on every backend (and on backends re-created by a reset).
     replace(SageMakerModelBackend, "__init__", _backend_init)
-    # Instance types: any ml.<family>.<size>.
+    # Instance types: botocore's ProductionVariantInstanceType enum.
     replace(FakeEndpointConfig, "validate_instance_type", _validate_instance_type)
     # Duplicates refused; EnableNetworkIsolation kept; Marketplace subscription checked.
     replace(SageMakerModelBackend, "create_model", _create_model)

@@ -1,10 +1,22 @@
-"""Fault injection for the sandbox server: a WSGI layer in front of moto.
+"""The sandbox server's WSGI layer in front of moto: new access keys, rate limits, fault injection.
 
-Tests (in the server's process) set `control.request_hook` to a function that sees every request
-(`RequestInfo`: service, operation, whether it changes something, whether esmctl sent it) and may
-answer it with an AWS-shaped error, drop the connection, or run it and then call back (e.g. to
-SIGKILL the esmctl process right after a mutating call). Moto has no fault-injection API; this is
-how the reliability suite injects throttling, 5xx, connection resets and kills.
+Every request passes through `FaultMiddleware`, in this order (see docs/aws-behaviour.md):
+1. `/moto-api/...` passes untouched.
+2. A request signed with an access key made less than `control.key_propagation_seconds` ago is
+   refused as AWS refuses a key it does not know yet: `InvalidClientTokenId` (query/XML services
+   such as IAM and STS), `UnrecognizedClientException` (JSON services), `InvalidAccessKeyId` (S3),
+   HTTP 403 ("Common Errors" in the AWS API references).
+3. Control-plane rate limits (`control.rate_limits`): a token bucket per (service, family); beyond
+   it the service's throttling error, HTTP 400 (Scheduler's modelled ThrottlingException: 429) —
+   codes botocore retries (botocore/retries/standard.py `ThrottledRetryableChecker`, and
+   botocore/data/_retry.json). S3 and InvokeEndpoint (data plane) are never throttled.
+4. `control.request_hook`: tests (in the server's process) see every request (`RequestInfo`:
+   service, operation, whether it changes something, whether esmctl sent it) and may answer it
+   with an AWS-shaped error, drop the connection, or run it and then call back (e.g. to SIGKILL
+   the esmctl process right after a mutating call). Moto has no fault-injection API; this is how
+   the reliability suite injects throttling, 5xx, connection resets and kills.
+Steps 2 and 3 cost a dict look-up and a regex when nothing is pending; the body is read only for
+query-protocol requests (their operation is in it) or when a hook is set. Plain Python: no moto.
 """
 
 from __future__ import annotations
@@ -14,13 +26,34 @@ import json
 import re
 import socket
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
+
+from .control import SandboxControl, control
 
 MUTATING = re.compile(r"^(Create|Update|Delete|Put|Attach|Detach|Add|Remove|Tag|Untag|Start|Stop)")
-_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+# SigV4: "Credential=AKID/20250101/us-east-2/sagemaker/aws4_request" (header or presigned query).
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/aws4_request")
+
+INVALID_TOKEN_MESSAGE = "The security token included in the request is invalid."
+RATE_EXCEEDED_MESSAGE = "Rate exceeded"
+# Services whose JSON protocol is "awsQueryCompatible" (botocore service-2.json metadata): botocore
+# takes their error code from the `x-amzn-query-error` header.
+_QUERY_COMPATIBLE = frozenset({"monitoring", "sqs"})
+# Signing name → (throttling error code, HTTP status). The default is ThrottlingException (JSON) or
+# Throttling (query/XML), 400, as in the AWS API references' "Common Errors".
+THROTTLING_ERRORS: dict[str, tuple[str, int]] = {
+    "sagemaker": ("ThrottlingException", 400),
+    "iam": ("Throttling", 400),
+    "sts": ("Throttling", 400),
+    "monitoring": ("Throttling", 400),  # CloudWatch (query-compatible)
+    "secretsmanager": ("ThrottlingException", 400),
+    "scheduler": ("ThrottlingException", 429),  # modelled in scheduler's service-2.json, httpStatusCode 429
+    "servicequotas": ("TooManyRequestsException", 400),  # modelled in service-quotas' service-2.json
+}
+UNTHROTTLED_SERVICES = frozenset({"s3", "sagemaker-runtime"})
 
 
 @dataclass(frozen=True)
@@ -33,24 +66,97 @@ class RequestInfo:
 
 @dataclass(frozen=True)
 class FaultError:
-    """Answer with this AWS error instead of running the request."""
+    """Answer with this AWS error instead of running the request.
+
+    `html=True` answers as a proxy or load balancer in front of AWS does: an HTML page with the
+    status, which no AWS parser understands (botocore then reports the HTTP status as the code).
+    """
 
     status: int
     code: str
     message: str = "Injected by the esmctl sandbox"
+    html: bool = False
 
 
 RESET = "reset"  # drop the connection without an answer
 Hook = Callable[[RequestInfo], "FaultError | str | Callable[[], None] | None"]
 
 
+# --------------------------------------------------------------------------------------------
+# What a request is
+
+
+def _text(value: Any) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value or "")
+
+
+def credential_of(authorization: str, query: str = "") -> tuple[str, str]:
+    """(access key id, signing service) of a SigV4 request; ("", "") when unsigned."""
+    m = _CREDENTIAL.search(authorization)
+    if m is None and "Credential=" in query:
+        m = _CREDENTIAL.search(unquote(query))
+    return (m.group(1), m.group(2)) if m else ("", "")
+
+
+def protocol_of(headers: Mapping[str, Any], service: str, query: str = "") -> str:
+    """The wire protocol of a request: "json" (json and rest-json), "query" or "rest-xml"."""
+    content_type = _text(headers.get("Content-Type") or headers.get("CONTENT_TYPE"))
+    if headers.get("X-Amz-Target") or "json" in content_type:
+        return "json"
+    if content_type.startswith("application/x-www-form-urlencoded") or "Action=" in query:
+        return "query"
+    if service == "s3":
+        return "rest-xml"
+    return "json"  # rest-json calls without a body (GET/DELETE), e.g. Scheduler's GetSchedule
+
+
+def error_response(
+    protocol: str, service: str, status: int, code: str, message: str, *, query_code: str | None = None
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """An AWS error as the service's protocol carries it: (HTTP status, headers, body)."""
+    request_id = str(uuid.uuid4())
+    if protocol == "json":
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code),
+                   ("x-amzn-RequestId", request_id)]
+        if service in _QUERY_COMPATIBLE:
+            headers.append(("x-amzn-query-error", f"{query_code or code};Sender"))
+        return status, headers, body
+    if protocol == "rest-xml":
+        xml = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+        return status, [("Content-Type", "application/xml")], xml.encode()
+    xml = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}"
+           f"</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+    return status, [("Content-Type", "text/xml")], xml.encode()
+
+
+def unknown_key_error(protocol: str, service: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What AWS answers a request signed with an access key it does not know (yet)."""
+    if protocol == "query":
+        return error_response(protocol, service, 403, "InvalidClientTokenId", INVALID_TOKEN_MESSAGE)
+    if protocol == "rest-xml":
+        return error_response(protocol, service, 403, "InvalidAccessKeyId",
+                              "The AWS Access Key Id you provided does not exist in our records.")
+    return error_response(protocol, service, 403, "UnrecognizedClientException", INVALID_TOKEN_MESSAGE,
+                          query_code="InvalidClientTokenId")
+
+
+def throttling_error(protocol: str, service: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    default = ("Throttling", 400) if protocol == "query" else ("ThrottlingException", 400)
+    code, status = THROTTLING_ERRORS.get(service, default)
+    return error_response(protocol, service, status, code, RATE_EXCEEDED_MESSAGE, query_code="Throttling")
+
+
 def _operation(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    m = _SCOPE.search(auth)
-    service = m.group(1) if m else ""
+    _, service = credential_of(environ.get("HTTP_AUTHORIZATION", ""), environ.get("QUERY_STRING", ""))
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         return service, target.rsplit(".", 1)[-1]
+    query = environ.get("QUERY_STRING", "")
+    if "Action=" in query:
+        action = parse_qs(query).get("Action", [""])[0]
+        if action:
+            return service, action
     if body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
         action = parse_qs(body.decode(errors="replace")).get("Action", [""])[0]
         if action:
@@ -63,28 +169,76 @@ def _operation(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
     return service, verb + (path[0].rstrip("s").title() if path and path[0] else "")
 
 
+def _environ_headers(environ: dict[str, Any]) -> dict[str, str]:
+    return {"X-Amz-Target": environ.get("HTTP_X_AMZ_TARGET", ""), "Content-Type": environ.get("CONTENT_TYPE", "")}
+
+
 def _error_response(environ: dict[str, Any], fault: FaultError) -> tuple[str, list[tuple[str, str]], bytes]:
-    status = f"{fault.status} Injected"
-    if environ.get("HTTP_X_AMZ_TARGET") or environ.get("CONTENT_TYPE", "").startswith("application/json"):
-        body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
-        return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", fault.code)], body
-    xml = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.code}</Code><Message>{fault.message}"
-           f"</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
-    return status, [("Content-Type", "text/xml")], xml.encode()
+    if fault.html:
+        page = (f"<html><head><title>{fault.status} {fault.code}</title></head><body><center>"
+                f"<h1>{fault.status} {fault.code}</h1></center></body></html>")
+        return f"{fault.status} {fault.code}", [("Content-Type", "text/html")], page.encode()
+    _, service = credential_of(environ.get("HTTP_AUTHORIZATION", ""), environ.get("QUERY_STRING", ""))
+    protocol = protocol_of(_environ_headers(environ), service, environ.get("QUERY_STRING", ""))
+    status, headers, body = error_response(protocol, service, fault.status, fault.code, fault.message)
+    return f"{status} Injected", headers, body
+
+
+def _answer(start_response: Callable[..., Any], response: tuple[int, list[tuple[str, str]], bytes],
+            reason: str) -> list[bytes]:
+    status, headers, body = response
+    start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, put back so that moto reads it again."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
 
 
 class FaultMiddleware:
-    def __init__(self, app: Callable[..., Iterable[bytes]], hook: Callable[[], Hook | None]) -> None:
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        hook: Callable[[], Hook | None],
+        ctl: SandboxControl | None = None,
+    ) -> None:
         self.app = app
         self.hook = hook
+        self.control = ctl or control
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/moto-api"):
+            return self.app(environ, start_response)
+        ctl = self.control
+        query = environ.get("QUERY_STRING", "")
+        access_key, service = credential_of(environ.get("HTTP_AUTHORIZATION", ""), query)
+
+        if access_key and ctl.access_key_pending(access_key):
+            protocol = protocol_of(_environ_headers(environ), service, query)
+            return _answer(start_response, unknown_key_error(protocol, service), "Forbidden")
+
         hook = self.hook()
+        body: bytes | None = None
+        operation = ""
+        if ctl.rate_limits and service and service not in UNTHROTTLED_SERVICES:
+            if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+                body = _read_body(environ)
+            service, operation = _operation(environ, body or b"")
+            if service not in UNTHROTTLED_SERVICES:
+                family = "mutate" if MUTATING.match(operation) else "read"
+                if not ctl.take_token(service, family):
+                    protocol = protocol_of(_environ_headers(environ), service, query)
+                    return _answer(start_response, throttling_error(protocol, service), "Throttled")
+
         if hook is None:
             return self.app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
+        if body is None:
+            body = _read_body(environ)
         service, op = _operation(environ, body)
         info = RequestInfo(service, op, bool(MUTATING.match(op)), "esmctl/" in environ.get("HTTP_USER_AGENT", ""))
         decision = hook(info)

@@ -1,7 +1,8 @@
 """`apply_patches()`: make moto behave like SageMaker, SageMaker Runtime and IAM where esmctl cares.
 
-The patch modules (`_sagemaker`, `_runtime`, `_iam`, `_authz`, `_quotas`, `_simulate`) import moto
-at their top, so only this function imports them, after setting MOTO_IAM_LOAD_MANAGED_POLICIES.
+The patch modules (`_sagemaker`, `_runtime`, `_iam`, `_authz`, `_quotas`, `_simulate`,
+`_consistency`, `_limits`) import moto at their top, so only this function imports them, after
+setting MOTO_IAM_LOAD_MANAGED_POLICIES.
 Patches replace attributes on moto's classes (not instances), so they apply to `moto.mock_aws` and
 to a `moto.server.ThreadedMotoServer` in the same process alike, including backends created later.
 They are written against moto 5.2.5 (pinned in pyproject.toml). Call this before moto's first
@@ -31,7 +32,7 @@ def apply_patches() -> None:
         # Before moto builds its first IAM backend: AWS-managed policies such as
         # arn:aws:iam::aws:policy/AmazonSageMakerFullAccess exist, as in a real account.
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-        from . import _authz, _iam, _quotas, _runtime, _sagemaker, _simulate
+        from . import _authz, _consistency, _iam, _limits, _quotas, _runtime, _sagemaker, _simulate
 
         _sagemaker.install()
         _runtime.install()
@@ -39,6 +40,8 @@ def apply_patches() -> None:
         _authz.install()
         _quotas.install()
         _simulate.install()
+        _consistency.install()
+        _limits.install()
         _applied = True
 
 

@@ -162,7 +162,13 @@ def test_kill_at_every_mutating_call_converges(cli: Env, sandbox: Any, scenario:
     total = count_mutating(cli, sandbox, scenario)
     assert total > 0
     tried = 0
-    for k in points(scenario, total):
+    # AWS's eventual consistency is on (a new role is refused for a moment, and the refused call is
+    # sent again), so a run can make a call or two more or fewer than the counting run: past the
+    # counted points, go on until a run finishes without reaching its kill point.
+    ks = points(scenario, total)
+    extra = scenario != "deploy-s3"
+    k_iter = iter(ks) if not extra else iter(range(1, 2 * total + 10))
+    for k in k_iter:
         fresh(cli, sandbox)
         setup(cli)
         seen = [0]
@@ -185,7 +191,11 @@ def test_kill_at_every_mutating_call_converges(cli: Env, sandbox: Any, scenario:
         proc_box.append(proc)
         proc.communicate(timeout=120)
         sandbox.request_hook = None
-        assert proc.returncode == -signal.SIGKILL, f"{scenario}: k={k} {when}: not killed"
+        if proc.returncode != -signal.SIGKILL:
+            assert k > total - 3, f"{scenario}: k={k} {when}: not killed, though {total} calls were counted"
+            assert proc.returncode == 0, f"{scenario}: k={k} {when}: exit {proc.returncode}"
+            converged(cli, scenario)
+            break  # this run made fewer than k mutating calls: every point was tried
         assert esmctl(cli, *args) == 0, f"{scenario}: rerun after a kill {when} call {k} failed"
         converged(cli, scenario)
         tried += 1
