@@ -193,10 +193,33 @@ class Workspace:
                               parallelism=parallelism or DEFAULT_PARALLELISM, wait=wait)
                 store.save()
                 outcome = ex.run(the_plan)
+                if the_plan.wait_for and wait and not outcome.failures and not destroy:
+                    outcome = self._follow_up(store, outcome, targets, yes=yes, show_plan=show_plan,
+                                              make_executor=lambda: Executor(
+                                                  aws=self.aws, store=store, config=cfg, ui=self.ui, waiter=waiter,
+                                                  parallelism=parallelism or DEFAULT_PARALLELISM, wait=wait))
             if ttl and (outcome is None or not outcome.failures):
                 self._set_timers(store, list(targets) or list(cfg.deployments),
                                  state_mod.utcnow() + dt.timedelta(seconds=ttl))
             return DeployResult(the_plan, outcome, drift)
+
+    def _follow_up(self, store: Store, outcome: Outcome, targets: Iterable[str], *, yes: bool, show_plan: Any,
+                   make_executor: Any) -> Outcome:
+        """After waiting for endpoints that were already busy (an update started by a run that was
+        killed, or someone else's), finish what the configuration asks of them in the same run: move
+        them to the wanted config, delete what they no longer use."""
+        from esmctl import execute
+
+        observed, drift = self._refresh(store.state)
+        more = make_plan(self.config, store.state, observed, targets=targets)
+        if more.empty:
+            return outcome
+        self.ui.info("The endpoints deploy waited for have settled; what is left to do:")
+        if show_plan:
+            show_plan(more, drift)
+        self.ui.confirm("Do you want to apply this plan?", yes=yes)
+        again = make_executor().run(more)
+        return execute.Outcome(outcome.done + again.done, outcome.failures + again.failures, again.still_busy)
 
     def _set_desired(self, state: State, names: list[str], desired: str, by: str = "user") -> None:
         now = state_mod.iso(state_mod.utcnow())

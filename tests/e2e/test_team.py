@@ -233,8 +233,19 @@ def test_secret_store_local_is_refused_with_remote_state(cli: Env) -> None:
 
 def _tf_state(cli: Env, **kw: Any) -> dict[str, Any]:
     """The module applied on the sandbox, and the catalog it used next to the (future) esmctl.yaml."""
+    from esmctl.sandbox import control
+
     (cli.folder / "models.yaml").write_text((EXAMPLES / "models.yaml").read_text())
-    return apply_module(cli.client, **kw)
+    # Terraform waits out IAM's propagation itself (2 minutes); the fixture makes its calls at once.
+    delays = ("role_propagation_seconds", "config_lookup_seconds", "key_propagation_seconds")
+    saved = {k: getattr(control, k) for k in delays}
+    for k in delays:
+        setattr(control, k, 0.0)
+    try:
+        return apply_module(cli.client, **kw)
+    finally:
+        for k, v in saved.items():
+            setattr(control, k, v)
 
 
 @pytest.mark.parametrize("form", ["v4", "show-json"])
