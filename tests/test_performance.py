@@ -125,6 +125,7 @@ def _deployed(server: Any, folder: Path, n: int, creating_seconds: float) -> Any
     urllib.request.urlopen(urllib.request.Request(f"{server.url}/moto-api/reset", data=b"", method="POST"),
                            timeout=30).read()
     sb.control.reset()
+    sb.control.immediate()  # requests are counted here, not timed: no rate limits, no IAM delays
     sb.control.creating_seconds = creating_seconds
     write_example(folder, "basic")
     models = "\n".join(f"  m{i:04d}:\n    selector: ESMC-300M" for i in range(1, n + 1))

@@ -224,6 +224,15 @@ class SandboxControl:
             self._new_keys.clear()
             self._buckets.clear()
 
+    def immediate(self) -> None:
+        """No eventual-consistency delays and no rate limits (the size and period limits stay): for
+        tests about something else, and for measurements of esmctl itself. Also accepts role ARNs
+        that do not exist (`role_propagation_seconds` 0 turns the role check off)."""
+        with lock:
+            self.role_propagation_seconds = self.key_propagation_seconds = 0.0
+            self.config_lookup_seconds = self.secret_deletion_seconds = 0.0
+            self.rate_limits = {}
+
     def fail_endpoint(self, name: str, reason: str = DEFAULT_FAILURE_REASON) -> None:
         """Make the endpoint called `name` (any case) end `Failed` with `reason`.
 

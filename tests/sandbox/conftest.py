@@ -29,24 +29,14 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
 
 
-def instant_consistency(ctl: SandboxControl) -> None:
-    """Turn off AWS's eventual consistency and rate limits: for tests about something else (the
-    tests of those behaviours, in test_aws_behaviour.py, turn them back on)."""
-    ctl.role_propagation_seconds = 0.0  # also accepts role ARNs that do not exist
-    ctl.key_propagation_seconds = 0.0
-    ctl.config_lookup_seconds = 0.0
-    ctl.secret_deletion_seconds = 0.0
-    ctl.rate_limits = {}
-
-
 @pytest.fixture
 def ctl() -> Iterator[SandboxControl]:
     """The patched sandbox with fast endpoints and no eventual-consistency delays or rate limits
-    (see `instant_consistency`); limits stay enforced. `control` is reset afterwards."""
+    (`control.immediate()`); limits stay enforced. `control` is reset afterwards."""
     apply_patches()
     control.reset()
     control.creating_seconds = FAST
-    instant_consistency(control)
+    control.immediate()  # the tests of those behaviours (test_sandbox_aws_behaviour.py) turn them back on
     yield control
     control.reset()
 

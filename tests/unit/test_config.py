@@ -118,14 +118,16 @@ def test_missing_esmctl_yaml_points_at_init(tmp_path: Path) -> None:
 @pytest.mark.parametrize("itype", ["ml.p6-b200.48xlarge", "ml.p6e-gb200.36xlarge", "ml.g6e.xlarge"])
 def test_current_instance_types_with_hyphenated_families_are_valid(project: Path, itype: str) -> None:
     # botocore's ProductionVariantInstanceType enum has hyphenated families (docs/aws-behaviour.md)
-    (project / "esmctl.yaml").write_text(f"selected_models:\n  m:\n    selector: ESMC-300M\n    instance_type: {itype}\n")
+    text = f"selected_models:\n  m:\n    selector: ESMC-300M\n    instance_type: {itype}\n"
+    (project / "esmctl.yaml").write_text(text)
     assert config.load(project / "esmctl.yaml").deployments["m"].instance_type == itype
 
 
 def test_partition_follows_the_region() -> None:
     from esmctl import naming
 
-    assert naming.sagemaker_arn("cn-north-1", "1" * 12, "endpoint", "E") == "arn:aws-cn:sagemaker:cn-north-1:111111111111:endpoint/e"
+    arn = naming.sagemaker_arn("cn-north-1", "1" * 12, "endpoint", "E")
+    assert arn == "arn:aws-cn:sagemaker:cn-north-1:111111111111:endpoint/e"
     assert naming.iam_policy_arn("us-gov-west-1", "1" * 12, "p") == "arn:aws-us-gov:iam::111111111111:policy/p"
     assert naming.managed_policy_arn("eu-west-1") == "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"
     doc = naming.invoke_policy("cn-northwest-1", "1" * 12, ["Endpoint-A"])

@@ -67,8 +67,14 @@ def test_no_shortened_name_equals_a_name_that_fits() -> None:
 
 @pytest.fixture
 def aws() -> Iterator[Aws]:
+    from esmctl.sandbox import apply_patches, control
+
+    apply_patches()  # the same moto in any test order; IAM's propagation delay is not what this tests
+    control.reset()
+    control.immediate()
     with mock_aws():
         yield Aws(region=REGION)
+    control.reset()
 
 
 def _calls(aws: Aws, service: str) -> list[str]:
