@@ -225,8 +225,11 @@ def sandbox() -> Iterator[Any]:
         sb.control.reset()
 
 
-def reset_sandbox(url: str, *, creating_seconds: float, quota: int = 2000) -> None:
+def reset_sandbox(url: str, *, creating_seconds: float, quota: int = 2000, aws_behaviour: bool = False) -> None:
     """A clean account, with endpoints that stay Creating for `creating_seconds`.
+
+    `aws_behaviour`: keep the sandbox's AWS behaviours on (eventual-consistency delays, rate limits;
+    docs/aws-behaviour.md); off by default here, since most benchmarks measure esmctl itself.
 
     The account's instance quota for each catalog instance type is raised to `quota` (the sandbox
     shows AWS's default of 4 otherwise, and `deploy`'s pre-deploy check would refuse N > 4).
@@ -237,6 +240,8 @@ def reset_sandbox(url: str, *, creating_seconds: float, quota: int = 2000) -> No
     with urllib.request.urlopen(req, timeout=30) as resp:
         resp.read()
     control.reset()
+    if not aws_behaviour:
+        control.immediate()
     control.creating_seconds = creating_seconds
     control.updating_seconds = creating_seconds
     types = {m["instance_type"] for m in yaml.safe_load(CATALOG.read_text())["models"].values()}

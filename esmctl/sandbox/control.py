@@ -158,7 +158,8 @@ class SandboxControl:
       StartTime is (multiple of 60 s beyond 3 hours, 300 s beyond 15 days, 3,600 s beyond 63 days).
     - `rate_limits` (env ESMCTL_SANDBOX_RATE_LIMITS, default "mutate=5:20,read=20:50"; "off" = none):
       API family ("mutate": Create/Update/Delete/Put/Attach/..., "read": everything else) → (requests
-      per second, burst), a token bucket per service and family in the sandbox server; beyond it the
+      per second, burst), a token bucket per service and API operation in the sandbox server (AWS
+      limits each operation's rate per account and region); beyond it the
       service's throttling error (SageMaker ThrottlingException, IAM/STS/CloudWatch Throttling, ...).
       S3, InvokeEndpoint and /moto-api/ are never throttled; in-process `mock_aws` is not throttled.
     - `request_hook`: see faults.py (inject errors, resets and kills; server mode).
@@ -329,17 +330,21 @@ class SandboxControl:
             del self._new_keys[access_key_id]
             return False
 
-    def take_token(self, service: str, family: str) -> bool:
-        """One request of `family` to `service`: False when its rate limit refuses it (never sleeps)."""
+    def take_token(self, service: str, operation: str, family: str) -> bool:
+        """One `operation` request to `service`: False when its rate limit refuses it (never sleeps).
+
+        AWS limits the request rate of each API operation per account and region (e.g. the SageMaker
+        quotas "Rate of CreateEndpoint requests"), so each operation has its own bucket; its rate and
+        burst come from the operation's family."""
         limit = self.rate_limits.get(family)
         if limit is None:
             return True
         rate, burst = limit
         now = time.monotonic()
         with lock:
-            bucket = self._buckets.get((service, family))
+            bucket = self._buckets.get((service, operation))
             if bucket is None:
-                bucket = self._buckets[(service, family)] = _Bucket(burst, now)
+                bucket = self._buckets[(service, operation)] = _Bucket(burst, now)
             return bucket.take(rate, burst, now)
 
     def is_unsubscribed(self, model_package: str) -> bool:

@@ -231,7 +231,7 @@ class FaultMiddleware:
             service, operation = _operation(environ, body or b"")
             if service not in UNTHROTTLED_SERVICES:
                 family = "mutate" if MUTATING.match(operation) else "read"
-                if not ctl.take_token(service, family):
+                if not ctl.take_token(service, operation, family):
                     protocol = protocol_of(_environ_headers(environ), service, query)
                     return _answer(start_response, throttling_error(protocol, service), "Throttled")
 
