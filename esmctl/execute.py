@@ -80,6 +80,7 @@ class Executor:
 
     # --- the run -----------------------------------------------------------------------------
     def run(self, plan: Plan) -> Outcome:
+        self.aws.cancel.clear()
         try:
             for a in plan.actions:
                 if a.phase == "pre":
@@ -100,6 +101,7 @@ class Executor:
                         self._do(a)
         except KeyboardInterrupt:
             self.cancel.set()
+            self.aws.cancel.set()
             busy = self._busy_endpoints()
             raise Interrupted(
                 "Interrupted; the state is saved."
@@ -117,9 +119,14 @@ class Executor:
         """
         models = {d: [a for a in acts if a.kind == "create_model"] for d, acts in chains.items()}
         models = {d: m for d, m in models.items() if m}
-        made = self._parallel(models)
+        # One model first: it alone meets IAM's delay for a new execution role and the subscription
+        # check, instead of every worker retrying (and spending the account's CreateModel rate) at once.
+        first = dict(list(models.items())[:1])
+        made = self._parallel(first)
+        if not self._unsubscribed.is_set() and not self.cancel.is_set():
+            made |= self._parallel({d: m for d, m in models.items() if d not in first})
         if self._unsubscribed.is_set():
-            skipped = sorted(d for d in chains if d in made or d not in models)
+            skipped = sorted(d for d in chains if d not in first)
             if skipped:
                 self._fail(f"Stopped before creating any endpoint config or endpoint (nothing billable was made) "
                            f"for {', '.join(skipped)}: subscribe to the model package(s) first — see above.")
@@ -162,6 +169,7 @@ class Executor:
                         continue
         except KeyboardInterrupt:
             self.cancel.set()
+            self.aws.cancel.set()  # a worker waiting out AWS's eventual consistency stops at once
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
@@ -285,7 +293,7 @@ class Executor:
         if name == rec.policy_name:
             return None
         part = next((p for p in rec.policy_parts if p.name == name), None)
-        if part is None:
+        if part is None:  # recorded before its create call; `created` once AWS confirms it
             part = PolicyPart(name=name)
             rec.policy_parts.append(part)
         return part
@@ -319,7 +327,7 @@ class Executor:
             if part is None:
                 self._shared().policy_endpoints = list(a.param("endpoints"))
             else:
-                part.endpoints = list(a.param("endpoints"))
+                part.endpoints, part.created = list(a.param("endpoints")), True
 
     def _new_policy_version(self, arn: str, document: str) -> None:
         """Publish a new default version, first pruning the oldest so IAM's limit of 5 is never hit."""
@@ -336,7 +344,7 @@ class Executor:
             if part is None:
                 self._shared().policy_attached = True
             else:
-                part.attached = True
+                part.attached = part.created = True
 
     def _create_access_key(self, a: Action) -> None:
         assert self.config is not None

@@ -158,19 +158,42 @@ def part_number(base: str, name: str) -> int | None:
     return None
 
 
-def invoke_policy_chunks(region: str, account: str, endpoints: list[str]) -> list[list[str]]:
-    """The endpoints split into as few invoke policies as IAM's size limit allows, in sorted order.
+def assign_invoke_policies(region: str, account: str, endpoints: list[str],
+                           recorded: dict[int, list[str]] | None = None) -> dict[int, list[str]]:
+    """Which invoke policy (part number → sorted endpoint names) allows each endpoint.
 
-    One managed policy holds about 70 endpoint ARNs; the shared user gets one policy per chunk (each
-    still names exact ARNs, so the key stays scoped to this environment). Always at least one chunk.
+    One managed policy holds about 70 endpoint ARNs (IAM's 6,144-character limit); beyond that the
+    shared user gets more policies, each still naming exact ARNs, so the key stays scoped to this
+    environment. Stable: an endpoint stays in the part `recorded` has it in (a change never moves a
+    live endpoint from one policy to another, which IAM would apply to the two policies at different
+    moments); new ones go to the first part with room. Part 1 always exists; other parts that end up
+    empty are left out (they are deleted).
     """
     account = account if re.fullmatch(r"\d{12}", account) else "0" * 12  # `plan` before the account is known
-    chunks: list[list[str]] = [[]]
-    for name in sorted(endpoints):
-        if chunks[-1] and policy_size(invoke_policy(region, account, [*chunks[-1], name])) > POLICY_SIZE_LIMIT:
-            chunks.append([])
-        chunks[-1].append(name)
-    return chunks
+    wanted = set(endpoints)
+    parts: dict[int, list[str]] = {1: []}
+    placed: set[str] = set()
+    for number in sorted(recorded or {}):
+        keep = [e for e in (recorded or {})[number] if e in wanted and e not in placed]
+        parts[number] = keep
+        placed |= set(keep)
+
+    def fits(names: list[str]) -> bool:
+        return policy_size(invoke_policy(region, account, names)) <= POLICY_SIZE_LIMIT
+
+    for name in sorted(wanted - placed):
+        for number in sorted(parts):
+            if fits([*parts[number], name]):
+                parts[number].append(name)
+                break
+        else:
+            parts[max(parts) + 1] = [name]
+    return {n: sorted(names) for n, names in parts.items() if names or n == 1}
+
+
+def invoke_policy_chunks(region: str, account: str, endpoints: list[str]) -> list[list[str]]:
+    """The endpoints in as few invoke policies as IAM's size limit allows (a fresh assignment)."""
+    return list(assign_invoke_policies(region, account, endpoints).values())
 
 
 def invoke_policy(region: str, account: str, endpoints: list[str]) -> str:

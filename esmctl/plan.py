@@ -191,8 +191,8 @@ def plan(
     endpoint_names: list[str] = []  # every endpoint of the environment once this plan is done
     for name in sorted(set(desired) | set(recorded)):
         want, have = desired.get(name), recorded.get(name)
-        if not in_scope(name):
-            if want is not None and have is not None and have.endpoint is not None:
+        if not in_scope(name):  # kept as it is (`destroy --target` keeps the others: their endpoints stay)
+            if (want is not None or destroy) and have is not None and have.endpoint is not None:
                 endpoint_names.append(have.endpoint.name)
             continue
         if want is None and have is not None:
@@ -209,15 +209,8 @@ def plan(
         account = observed.account_id or (state.account_id if state else "") or "{account}"
         region = config.region if config else observed.region
         shared_pre, shared_post = _plan_shared(config, state, observed, sorted(endpoint_names), account,
-                                               region, destroy)
+                                               region, destroy and not targets, notes)
         actions += shared_pre
-        parts = sum(1 for a in shared_pre if a.kind == "attach_user_policy") + (
-            1 if state and state.shared_account and state.shared_account.policy_attached else 0) + sum(
-            1 for p in (state.shared_account.policy_parts if state and state.shared_account else []) if p.attached)
-        if parts > naming.USER_MANAGED_POLICIES:
-            notes.append(f"the shared user needs {parts} invoke policies; IAM attaches at most "
-                         f"{naming.USER_MANAGED_POLICIES} managed policies to a user unless the quota 'Managed "
-                         "policies per user' is raised (up to 20)")
     else:
         shared_post = []
     actions += per_deployment
@@ -385,8 +378,9 @@ def _plan_deployment(
 
 
 def _plan_shared(config: Config | None, state: State | None, observed: Observed, endpoints: list[str],
-                 account: str, region: str, destroy: bool) -> tuple[list[Action], list[Action]]:
-    """The shared service user: created and kept in step with the endpoints, or torn down."""
+                 account: str, region: str, destroy: bool, notes: list[str]) -> tuple[list[Action], list[Action]]:
+    """The shared service user: created and kept in step with the endpoints, or torn down (`destroy`:
+    the whole environment; `destroy --target` keeps it for the deployments that stay)."""
     rec = state.shared_account if state else None
     obs = observed.shared
     enabled = bool(config and config.settings.enable_shared_service_account and not destroy)
@@ -411,7 +405,7 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
             post.append(_act("detach_user_policy", S, rec.user_name, "post", policy_arn=policy_arn))
         if (obs is not None and obs.policy_arn) or not user_exists:
             post.append(_act("delete_policy", S, rec.policy_name, "post", policy_arn=policy_arn))
-        post += _remove_parts(rec, obs if user_exists else None, region, account, keep=1)
+        post += _remove_parts(rec, obs if user_exists else None, region, account, keep={1})
         if user_exists:
             post.append(_act("delete_user", S, rec.user_name, "post"))
         post.append(_act("delete_secret", S, rec.secret_ref or rec.user_name, "post",
@@ -423,11 +417,22 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
     user = want_user
     policy = config.shared_policy_name
     policy_arn = naming.iam_policy_arn(region, account, policy)
-    chunks = naming.invoke_policy_chunks(region, account, endpoints)
-    all_endpoints, endpoints = endpoints, chunks[0]
+    recorded: dict[int, list[str]] = {}
+    if rec is not None and rec.policy_name == policy:
+        recorded[1] = [e for e in rec.policy_endpoints if e != naming.WIDE_POLICY]
+        for p in rec.policy_parts:
+            number = naming.part_number(policy, p.name)
+            if number is not None and number > 1:
+                recorded[number] = list(p.endpoints)
+    parts = naming.assign_invoke_policies(region, account, endpoints, recorded)
+    all_endpoints, endpoints = endpoints, parts[1]
     doc_reason = f"allows InvokeEndpoint on {len(endpoints)} endpoint{'s' if len(endpoints) != 1 else ''}"
-    if len(chunks) > 1:
-        doc_reason += f" (of {len(all_endpoints)}, in {len(chunks)} policies: IAM's policy size limit)"
+    if len(parts) > 1:
+        doc_reason += f" (of {len(all_endpoints)}, in {len(parts)} policies: IAM's policy size limit)"
+    if len(parts) > naming.USER_MANAGED_POLICIES:
+        notes.append(f"the shared user needs {len(parts)} invoke policies; IAM attaches at most "
+                     f"{naming.USER_MANAGED_POLICIES} managed policies to a user unless the quota 'Managed "
+                     "policies per user' is raised (up to 20)")
     user_exists = obs is not None and bool(obs.user_arn)
     if not user_exists:
         pre.append(_act("create_user", S, user, "pre"))
@@ -447,7 +452,7 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
         pre.append(_act("attach_user_policy", S, user, "pre", policy_arn=policy_arn))
     # Beyond ~70 endpoints one policy would pass IAM's 6,144-character limit: more policies, each
     # with exact ARNs (`-2`, `-3` ...), the first one above holding the first chunk.
-    for part, chunk in enumerate(chunks[1:], start=2):
+    for part, chunk in sorted(parts.items())[1:]:
         part_name = naming.policy_part_name(policy, part)
         part_arn = naming.iam_policy_arn(region, account, part_name)
         part_rec = next((p for p in rec.policy_parts if p.name == part_name), None) if rec else None
@@ -463,7 +468,7 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
         if not exists or obs is None or not obs.parts.get(part_name):
             pre.append(_act("attach_user_policy", S, user, "pre", policy_arn=part_arn))
     if rec is not None:
-        post += _remove_parts(rec, obs, region, account, keep=len(chunks))
+        post += _remove_parts(rec, obs, region, account, keep=set(parts))
     keys = obs.keys if obs is not None else ()
     stored = obs.stored_key_id if obs is not None and not moved_store else None
     if stored and stored in keys:
@@ -480,18 +485,20 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
 
 
 def _remove_parts(rec: SharedAccountRecord, obs: ObservedShared | None, region: str, account: str,
-                  keep: int) -> list[Action]:
-    """Detach and delete the further invoke policies numbered above `keep` (fewer endpoints now)."""
+                  keep: set[int]) -> list[Action]:
+    """Detach and delete the further invoke policies whose numbers are not in `keep` (fewer endpoints
+    now, or the shared user goes). With no user in AWS, every recorded one is deleted (idempotent)."""
     out: list[Action] = []
+    user_seen = obs is not None and bool(obs.user_arn)
     names = {p.name for p in rec.policy_parts} | set(obs.parts if obs is not None else {})
     for name in sorted(names, key=lambda n: naming.part_number(rec.policy_name, n) or 0):
         number = naming.part_number(rec.policy_name, name)
-        if number is None or number <= keep:
+        if number is None or number in keep:
             continue
         arn = naming.iam_policy_arn(region, account, name)
         if obs is not None and obs.parts.get(name):
             out.append(_act("detach_user_policy", naming.SHARED, rec.user_name, "post", policy_arn=arn))
-        if obs is None or name in obs.parts:
+        if not user_seen or obs is None or name in obs.parts:
             out.append(_act("delete_policy", naming.SHARED, name, "post", policy_arn=arn,
                             reason="not needed for this many endpoints"))
     return out

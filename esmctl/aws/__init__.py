@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from esmctl import __version__
 from esmctl.aws import consistency
 from esmctl.aws.errors import is_not_found, translate
-from esmctl.errors import AwsError, NotFound
+from esmctl.errors import AwsError, Interrupted, NotFound
 from esmctl.naming import partition
 
 TOTAL_MAX_ATTEMPTS = 8  # first try + 7 retries; about 60 s of backoff at most
@@ -74,7 +74,7 @@ class Aws:
     """A boto3 session for one region (and optionally one endpoint URL), with typed adapters."""
 
     def __init__(self, *, region: str, profile: str | None = None, endpoint_url: str | None = None,
-                 session: Any = None, fresh_key: bool = False, sleep: Callable[[float], None] = time.sleep,
+                 session: Any = None, fresh_key: bool = False, sleep: Callable[[float], Any] | None = None,
                  clock: Callable[[], float] = time.monotonic, rnd: Callable[[], float] = random.random) -> None:
         if endpoint_url is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", endpoint_url):
             raise AwsError(f"--endpoint-url {endpoint_url!r} is not a URL.",
@@ -89,7 +89,9 @@ class Aws:
         self.endpoint_url = endpoint_url
         # Waiting out AWS's eventual consistency (consistency.py): injected so tests never sleep.
         self.fresh_key = fresh_key  # signing with a just-created access key: InvalidClientTokenId is retried
-        self.sleep, self.clock, self.rnd = sleep, clock, rnd
+        self.cancel = threading.Event()  # set on Ctrl-C: a retry's wait ends at once
+        self.sleep: Callable[[float], Any] = sleep or self.cancel.wait
+        self.clock, self.rnd = clock, rnd
         self.notify: Callable[[str], None] = lambda _message: None  # progress while waiting (the UI's info)
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -139,7 +141,7 @@ class Aws:
                                 region_name=self.region, botocore_session=_botocore_session())
         other = Aws(region=self.region, endpoint_url=self.endpoint_url, session=session, fresh_key=fresh,
                     sleep=self.sleep, clock=self.clock, rnd=self.rnd)
-        other.notify = self.notify
+        other.notify, other.cancel = self.notify, self.cancel
         return other
 
     def account_id(self) -> str:
@@ -195,6 +197,9 @@ class _Service:
                 aws.notify(f"Waiting for {rule.waiting_for}: {name} {resource} refused "
                            f"({e.code}); retry {attempt + 1} in {pause:.1f} s.")
                 aws.sleep(pause)
+                if aws.cancel.is_set():
+                    raise Interrupted(f"Interrupted while waiting for {rule.waiting_for.split(' (')[0]}.",
+                                      hint="Run the command again: it resumes.") from None
                 attempt += 1
 
     def _call_once(self, operation: str, resource: str = "", **params: Any) -> dict[str, Any]:
