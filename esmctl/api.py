@@ -241,13 +241,22 @@ class Workspace:
     def _set_timers(self, store: Store, names: list[str], at: dt.datetime) -> None:
         from esmctl import schedule
 
-        for name in names:
-            dep = store.state.deployments.get(name)
-            if dep is None or dep.desired != "running" or dep.endpoint is None:
-                continue
+        todo = [n for n in names if (d := store.state.deployments.get(n)) is not None and d.desired == "running"
+                and d.endpoint is not None]
+
+        def one(name: str) -> None:
+            dep = store.state.deployments[name]
+            assert dep.endpoint is not None
             schedule.create_stop(self.aws, store, self.config, name, at)
             self.ui.ok(f"{name}: stop timer set — EventBridge Scheduler deletes {dep.endpoint.name} at "
                        f"{state_mod.iso(at)} (works with this machine off).")
+
+        # Side by side: each timer's new role waits out IAM's propagation delay (seconds) once, not in turn.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(todo))), thread_name_prefix="esmctl-timer") as pool:
+            for future in [pool.submit(one, n) for n in todo]:
+                future.result()  # the first error is raised, the others still finish
 
     def stop_at(self, names: Iterable[str] = (), *, all: bool = False, at: dt.datetime) -> list[str]:
         """Set a stop timer (EventBridge Scheduler) for running deployments; nothing is deleted now."""

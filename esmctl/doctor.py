@@ -111,6 +111,8 @@ def _safely(name: str, check: Callable[[], T], fallback: Callable[[Finding], T],
     `fallback` of the crash finding, so the other checks still run."""
     try:
         return check()
+    except EsmctlError as e:  # an AWS or esmctl error the check did not expect: its own words and next step
+        return fallback(error(name, e.message, e.hint))
     except Exception as e:  # a crashing check must not take the others down
         return fallback(crashed(name, e, on_crash))
 
@@ -408,6 +410,10 @@ def needed_actions(cfg: Config) -> list[str]:
         if cfg.settings.secret_store == "secretsmanager":
             actions += ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",
                         "secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret", "secretsmanager:TagResource"]
+    if not isinstance(cfg.state_location, Path):  # remote state in S3 (docs/team.md#permissions)
+        actions += ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:GetBucketVersioning"]
+        if cfg.settings.state_kms_key:  # SSE-KMS (PutObject reference)
+            actions += ["kms:GenerateDataKey", "kms:Decrypt"]
     return actions
 
 

@@ -57,8 +57,14 @@ def shared_policy_name(prefix: str, environment: str, user: str) -> str:
     return f"{prefix}-shared-invoke-policy-{environment}-{user}"
 
 
+# Each partition's DNS suffix (botocore/data/partitions.json "dnsSuffix").
+DNS_SUFFIX = {"aws-cn": "amazonaws.com.cn", "aws-iso": "c2s.ic.gov", "aws-iso-b": "sc2s.sgov.gov",
+              "aws-iso-e": "cloud.adc-e.uk", "aws-iso-f": "csp.hci.ic.gov", "aws-eusc": "amazonaws.eu"}
+
+
 def endpoint_url(region: str, name: str) -> str:
-    return f"https://runtime.sagemaker.{region}.amazonaws.com/endpoints/{name}/invocations"
+    suffix = DNS_SUFFIX.get(partition(region), "amazonaws.com")
+    return f"https://runtime.sagemaker.{region}.{suffix}/endpoints/{name}/invocations"
 
 
 # Region name → ARN partition, from botocore/data/partitions.json ("regionRegex" of each partition).

@@ -342,7 +342,7 @@ def _plan_deployment(
         notes.append(f"{name}: endpoint {ep_name} is {seen.status}; deploy waits for it")
         on = seen.config_name or (have.endpoint.config_name if have and have.endpoint else "")
         if on.lower() != cfg_name.lower():
-            notes.append(f"{name}: run `esmctl deploy` again once it settles to move it to {cfg_name}")
+            notes.append(f"{name}: once it settles, deploy moves it to {cfg_name} (a follow-up plan, shown then)")
     else:
         on = seen.config_name or (have.endpoint.config_name if have and have.endpoint else "")
         if on.lower() != cfg_name.lower():

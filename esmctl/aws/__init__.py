@@ -191,8 +191,8 @@ class _Service:
                     raise AwsError(
                         f"{name}{' ' + resource if resource else ''}: still refused after waiting "
                         f"{waited:.0f} s for {rule.waiting_for.split(' (')[0]}: {e.message}",
-                        hint="AWS usually catches up within seconds; if this persists, check the cause named "
-                        "above (docs/aws-behaviour.md), then run the command again: it resumes.",
+                        hint=rule.hint or "AWS usually catches up within seconds; if this persists, check the "
+                        "cause named above (docs/aws-behaviour.md), then run the command again: it resumes.",
                         code=e.code, details=e.details) from None
                 aws.notify(f"Waiting for {rule.waiting_for}: {name} {resource} refused "
                            f"({e.code}); retry {attempt + 1} in {pause:.1f} s.")
@@ -481,16 +481,10 @@ class Sts(_Service):
 
 
 class SecretsManager(_Service):
-    DELETING = "marked for deletion"  # InvalidRequestException while a deletion completes (asynchronous)
-
     def get(self, name: str) -> dict[str, Any] | None:
-        """The secret's JSON value, or None when there is no such secret (or it is being deleted)."""
-        try:
-            resp = self.call_or_none("GetSecretValue", name, SecretId=name)
-        except AwsError as e:
-            if e.code != "InvalidRequestException" or self.DELETING not in (e.details or e.message).lower():
-                raise
-            return None
+        """The secret's JSON value, or None when there is no such secret. A secret still being deleted
+        is waited for (consistency.py): never taken for "no secret" while it may come back."""
+        resp = self.call_or_none("GetSecretValue", name, SecretId=name)
         if resp is None:
             return None
         return json.loads(resp.get("SecretString") or "{}")  # type: ignore[no-any-return]

@@ -35,6 +35,7 @@ class Eventual:
     waiting_for: str  # shown while waiting; {resource} is the call's resource
     source: str  # where AWS documents (or terraform-provider-aws handles) it
     fresh_key_only: bool = False  # only for calls signed with a just-created access key
+    hint: str = ""  # the next step when it outlasts MAX_WAIT
 
     def matches(self, operation: str, code: str, message: str, *, fresh_key: bool) -> bool:
         if self.fresh_key_only and not fresh_key:
@@ -69,12 +70,16 @@ RULES: tuple[Eventual, ...] = (
         "(call DescribeEndpointConfig before CreateEndpoint)",
     ),
     Eventual(
-        _ops("secretsmanager:CreateSecret", "secretsmanager:PutSecretValue"),
+        _ops("secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue"),
         frozenset({"InvalidRequestException"}),
         re.compile(r"(scheduled|marked) for deletion", re.I),
         "Secrets Manager to finish deleting the old secret of the same name",
         "Secrets Manager API reference, DeleteSecret: deletion is asynchronous, even with "
-        "ForceDeleteWithoutRecovery; retry CreateSecret with backoff",
+        "ForceDeleteWithoutRecovery; retry CreateSecret with backoff (terraform-provider-aws "
+        "internal/service/secretsmanager/secret.go retries it for 2 min)",
+        hint="A secret deleted with a recovery window stays 'scheduled for deletion' for days: restore it "
+        "(`aws secretsmanager restore-secret --secret-id NAME`) or delete it for good (`aws secretsmanager "
+        "delete-secret --secret-id NAME --force-delete-without-recovery`), then run the command again.",
     ),
     Eventual(
         _ops("sts:GetCallerIdentity", "sagemaker-runtime:InvokeEndpoint"),

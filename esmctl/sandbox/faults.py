@@ -6,8 +6,8 @@ Every request passes through `FaultMiddleware`, in this order (see docs/aws-beha
    refused as AWS refuses a key it does not know yet: `InvalidClientTokenId` (query/XML services
    such as IAM and STS), `UnrecognizedClientException` (JSON services), `InvalidAccessKeyId` (S3),
    HTTP 403 ("Common Errors" in the AWS API references).
-3. Control-plane rate limits (`control.rate_limits`): a token bucket per (service, family); beyond
-   it the service's throttling error, HTTP 400 (Scheduler's modelled ThrottlingException: 429) —
+3. Control-plane rate limits (`control.rate_limits`): a token bucket per (service, operation), its
+   rate by family; beyond it the service's throttling error, HTTP 400 (Scheduler's modelled ThrottlingException: 429) —
    codes botocore retries (botocore/retries/standard.py `ThrottledRetryableChecker`, and
    botocore/data/_retry.json). S3 and InvokeEndpoint (data plane) are never throttled.
 4. `control.request_hook`: tests (in the server's process) see every request (`RequestInfo`:

@@ -39,7 +39,7 @@ def test_first_deploy_with_shared_user_waits_for_iam_then_destroy_and_redeploy(c
     sandbox.request_hook = None
 
     assert cli.run("destroy", "--yes").code == 0
-    sandbox.role_propagation_seconds = sandbox.config_lookup_seconds = 2.0  # shorter: the secret is the point here
+    sandbox.secret_deletion_seconds = DELAY  # CreateSecret comes a second or two after DeleteSecret: refused
     r = cli.run("deploy", "--yes")  # at once: the secret's name is still being deleted, the role is new again
     assert r.code == 0, r.text
     assert "Waiting for Secrets Manager to finish deleting the old secret" in r.err

@@ -35,7 +35,8 @@ from tests.sandbox.test_sandbox import (
     wait_status,
 )
 
-DELAY = 0.3  # seconds of "eventual consistency" in these tests
+DELAY = 2.0  # seconds of "eventual consistency" in these tests: long enough for the calls made inside it,
+# even on a loaded machine
 TRUST_SAGEMAKER = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": ["sagemaker.amazonaws.com", "scheduler.amazonaws.com"]},
     "Action": "sts:AssumeRole"}]})
@@ -372,7 +373,7 @@ def test_rate_limits_throttle_control_plane_calls(served: Any, ctl: SandboxContr
         s3.put_object(Bucket="state", Key=f"k{index}", Body=b"x")
 
     # botocore retries these codes (standard mode): a throttled call goes through on a retry.
-    ctl.rate_limits = {"read": (20.0, 1.0)}
+    ctl.rate_limits = {"read": (2.0, 1.0)}  # the second call comes well within the 0.5 s refill
     retrying = served("sagemaker", config=Config(retries={"total_max_attempts": 4, "mode": "standard"}))
     retrying.list_endpoints()
     assert retrying.list_endpoints()["ResponseMetadata"]["RetryAttempts"] >= 1

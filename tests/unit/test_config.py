@@ -130,5 +130,6 @@ def test_partition_follows_the_region() -> None:
     assert arn == "arn:aws-cn:sagemaker:cn-north-1:111111111111:endpoint/e"
     assert naming.iam_policy_arn("us-gov-west-1", "1" * 12, "p") == "arn:aws-us-gov:iam::111111111111:policy/p"
     assert naming.managed_policy_arn("eu-west-1") == "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"
+    assert naming.endpoint_url("cn-north-1", "E").startswith("https://runtime.sagemaker.cn-north-1.amazonaws.com.cn/")
     doc = naming.invoke_policy("cn-northwest-1", "1" * 12, ["Endpoint-A"])
     assert '"arn:aws-cn:sagemaker:cn-northwest-1:111111111111:endpoint/endpoint-a"' in doc
