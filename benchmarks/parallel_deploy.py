@@ -174,6 +174,8 @@ def main() -> None:
 def predict(wall: dict[tuple[str, int], float], mode: str, n: int) -> float | None:
     """Linear extrapolation from the two largest N measured in this mode (None: not enough data)."""
     known = sorted(k for m, k in wall if m == mode)
+    if len(known) == 1:  # one point: proportional (a serial run does the deployments one after another)
+        return wall[(mode, known[0])] * n / known[0] if mode == "serial" else None
     if len(known) < 2:
         return None
     n0, n1 = known[-2], known[-1]

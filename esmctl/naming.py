@@ -172,8 +172,9 @@ def assign_invoke_policies(region: str, account: str, endpoints: list[str],
     shared user gets more policies, each still naming exact ARNs, so the key stays scoped to this
     environment. Stable: an endpoint stays in the part `recorded` has it in (a change never moves a
     live endpoint from one policy to another, which IAM would apply to the two policies at different
-    moments); new ones go to the first part with room. Part 1 always exists; other parts that end up
-    empty are left out (they are deleted).
+    moments); new ones go to the first part with room; when fewer are left, the last part is emptied
+    into the earlier ones if they have room. Part 1 always exists; other parts that end up empty are
+    left out (they are deleted).
     """
     account = account if re.fullmatch(r"\d{12}", account) else "0" * 12  # `plan` before the account is known
     wanted = set(endpoints)
@@ -194,6 +195,21 @@ def assign_invoke_policies(region: str, account: str, endpoints: list[str],
                 break
         else:
             parts[max(parts) + 1] = [name]
+    # Fewer endpoints than before: empty the last part into the others while it fits whole. Endpoints
+    # only move into an earlier part (updated first) and out of the last one by deleting it (after), so
+    # none is ever in no policy.
+    while len(parts) > 1:
+        last = max(parts)
+        trial = {n: list(names) for n, names in parts.items() if n != last}
+        for name in parts[last]:
+            spot = next((n for n in sorted(trial) if fits([*trial[n], name])), None)
+            if spot is None:
+                break
+            trial[spot].append(name)
+        else:
+            parts = trial
+            continue
+        break
     return {n: sorted(names) for n, names in parts.items() if names or n == 1}
 
 

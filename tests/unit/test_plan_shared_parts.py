@@ -66,6 +66,16 @@ def test_no_change_plans_nothing_and_one_more_endpoint_touches_one_policy(tmp_pa
     assert _policy_actions(p) == [("update_policy", POLICY + "-3")]
 
 
+def test_assignment_is_stable_and_compacts_only_into_earlier_policies() -> None:
+    names = [f"Endpoint-ESMC-300M-1-{i:08x}" for i in range(200)]
+    parts = naming.assign_invoke_policies(REGION, ACCOUNT, names)
+    kept = names[:5] + names[100:102]  # a few of each policy stay
+    after = naming.assign_invoke_policies(REGION, ACCOUNT, kept, parts)
+    assert list(after) == [1] and after[1] == sorted(kept)  # all fit in the first: the others go
+    grown = naming.assign_invoke_policies(REGION, ACCOUNT, [*names, "Endpoint-ESMC-300M-1-0000006x"], parts)
+    assert {n: [e for e in v if e in names] for n, v in grown.items()} == parts  # nothing moved
+
+
 def test_fewer_endpoints_delete_the_policies_no_longer_needed_after_the_rest(tmp_path: Path) -> None:
     cfg200 = _cfg(tmp_path, 200)
     st = _state(cfg200, 200)
