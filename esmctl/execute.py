@@ -74,6 +74,7 @@ class Executor:
         self.clock = clock
         self.cancel = threading.Event()
         self._unsubscribed = threading.Event()  # a CreateModel said the account is not subscribed
+        self._new_configs: set[str] = set()  # endpoint configs this run created (AWS may not show them yet)
         self.outcome = Outcome()
         self._olock = threading.Lock()
         self._started: dict[str, float] = {}  # endpoint (lower) -> clock() of its create/update call
@@ -444,6 +445,7 @@ class Executor:
             rec = self._dep(a).endpoint_config
             assert rec is not None
             rec.arn, rec.created = arn, True
+        self._new_configs.add(a.name)
 
     def _create_endpoint(self, a: Action) -> None:
         now = iso(utcnow())
@@ -454,6 +456,8 @@ class Executor:
             dep.desired = "running"
             dep.started_at = now
             dep.stopped_at = None
+        if a.param("config_name") in self._new_configs:
+            self.aws.sagemaker.confirm_endpoint_config(a.param("config_name"))
         try:
             arn = self.aws.sagemaker.create_endpoint(a.name, config_name=a.param("config_name"),
                                                      tags=self._tags(a.deployment))
@@ -471,6 +475,8 @@ class Executor:
         self._create_endpoint(a)
 
     def _update_endpoint(self, a: Action) -> None:
+        if a.param("config_name") in self._new_configs:
+            self.aws.sagemaker.confirm_endpoint_config(a.param("config_name"))
         self.aws.sagemaker.update_endpoint(a.name, config_name=a.param("config_name"))
         with self.store.change():
             rec = self._dep(a).endpoint

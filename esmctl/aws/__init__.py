@@ -225,6 +225,28 @@ class _Service:
         """An idempotent delete: False when it was already gone ("not found" means done)."""
         return self.call_or_none(operation, resource, **params) is not None
 
+    def until_found(self, operation: str, resource: str, waiting_for: str, **params: Any) -> dict[str, Any]:
+        """`operation` (a Describe) of something this run has just created, retried while AWS does not
+        show it yet (eventually consistent reads; consistency.py's backoff and MAX_WAIT)."""
+        aws = self.aws
+        started, attempt = aws.clock(), 0
+        while True:
+            found = self.call_or_none(operation, resource, **params)
+            if found is not None:
+                return found
+            pause = consistency.delay(attempt, aws.rnd)
+            waited = aws.clock() - started
+            if waited + pause > consistency.MAX_WAIT:
+                raise AwsError(f"{self.service}:{operation} {resource}: still not found after {waited:.0f} s, "
+                               "although this run created it", hint="Run the command again: it resumes.",
+                               code="NotFound")
+            aws.notify(f"Waiting for {waiting_for}: {self.service}:{operation} {resource} not found yet; "
+                       f"retry {attempt + 1} in {pause:.1f} s.")
+            aws.sleep(pause)
+            if aws.cancel.is_set():
+                raise Interrupted(f"Interrupted while waiting for {waiting_for}.", hint="Run the command again.")
+            attempt += 1
+
     def pages(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
         token = None
         while True:
@@ -273,6 +295,13 @@ class SageMaker(_Service):
                              "InitialVariantWeight": 1.0, "ModelDataDownloadTimeoutInSeconds": 3600,
                          }])
         return str(resp["EndpointConfigArn"])
+
+    def confirm_endpoint_config(self, name: str) -> None:
+        """DescribeEndpointConfig until SageMaker shows a config this run just created, as the
+        CreateEndpoint reference recommends before CreateEndpoint: the wait is spent on a cheap read,
+        not on CreateEndpoint calls refused against the account's CreateEndpoint rate."""
+        self.until_found("DescribeEndpointConfig", name, "SageMaker to find the endpoint config it just created",
+                         EndpointConfigName=name)
 
     def create_endpoint(self, name: str, *, config_name: str, tags: dict[str, str]) -> str:
         resp = self.call("CreateEndpoint", name, EndpointName=name, EndpointConfigName=config_name,

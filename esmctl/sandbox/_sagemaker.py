@@ -527,6 +527,16 @@ def _get_config(backend: SageMakerModelBackend, name: str) -> FakeEndpointConfig
     return config
 
 
+def _describe_endpoint_config(self: SageMakerModelBackend, endpoint_config_name: str) -> dict[str, Any]:
+    """DescribeEndpointConfig reads the same eventually consistent store CreateEndpoint does, so a
+    config created less than control.config_lookup_seconds ago is "not found" here too; once it is
+    found, CreateEndpoint finds it (AWS: "We also recommend that customers call DescribeEndpointConfig
+    before calling CreateEndpoint", SageMaker API reference, CreateEndpoint)."""
+    with lock:
+        ensure_name_dicts(self)
+        return _get_config(self, endpoint_config_name).response_object  # type: ignore[no-any-return]
+
+
 def _create_endpoint(
     self: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str, tags: list[dict[str, str]] | None
 ) -> FakeEndpoint:
@@ -883,6 +893,7 @@ def install() -> None:
     replace(SageMakerModelBackend, "create_endpoint", _create_endpoint)
     replace(SageMakerModelBackend, "describe_endpoint", _describe_endpoint)
     replace(SageMakerModelBackend, "update_endpoint", _update_endpoint)
+    replace(SageMakerModelBackend, "describe_endpoint_config", _describe_endpoint_config)
     replace(SageMakerModelBackend, "delete_endpoint", _delete_endpoint)
     replace(FakeEndpoint, "response_object", property(_endpoint_response_object))
     # List*: filters, order, page size and tokens as in SageMaker.

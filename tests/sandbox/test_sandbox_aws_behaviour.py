@@ -209,8 +209,11 @@ def test_new_endpoint_config_is_not_found_at_first(sm: Any, mocked: SandboxContr
     assert (error["Code"], error["Message"]) == ("ValidationException", (
         f'Could not find endpoint configuration "arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/'
         'endpointconfig-esmc".'))
-    assert sm.describe_endpoint_config(EndpointConfigName="EndpointConfig-ESMC")  # Describe sees it
-    eventually(lambda: sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="EndpointConfig-ESMC"))
+    # DescribeEndpointConfig reads the same store: not found either, until it is; then CreateEndpoint works
+    error = error_of(sm.describe_endpoint_config, EndpointConfigName="EndpointConfig-ESMC")
+    assert "Could not find" in error["Message"]
+    eventually(lambda: sm.describe_endpoint_config(EndpointConfigName="EndpointConfig-ESMC"))
+    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="EndpointConfig-ESMC")
     wait_status(sm, ENDPOINT, "InService")
 
     create_config(sm, "EndpointConfig-new", "m")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from esmctl.aws import Aws, consistency
-from esmctl.errors import AwsError
+from esmctl.errors import AwsError, NotFound
 
 ASSUME = ("ValidationException", "ValidationException: Could not assume role arn:aws:iam::123456789012:role/r. "
           "Please ensure that the role exists and allows principal 'sagemaker.amazonaws.com' to assume the role.")
@@ -39,7 +39,8 @@ def _aws(monkeypatch: pytest.MonkeyPatch, service: str, answers: list[Any], *, f
         calls.append(operation)
         answer = answers[min(len(calls) - 1, len(answers) - 1)]
         if isinstance(answer, tuple):
-            raise AwsError(f"{operation} failed", code=answer[0], details=answer[1])
+            kind = NotFound if "Could not find" in answer[1] else AwsError  # as aws/errors.py translates it
+            raise kind(f"{operation} failed", code=answer[0], details=answer[1])
         return dict(answer)
 
     monkeypatch.setattr(getattr(aws, service), "_call_once", once)
@@ -112,3 +113,12 @@ def test_delays_are_jittered_doubling_and_capped() -> None:
         ceiling = min(consistency.MAX_DELAY, consistency.BASE_DELAY * 2 ** attempt)
         assert consistency.delay(attempt, lambda: 0.0) == ceiling / 2
         assert consistency.delay(attempt, lambda: 1.0) == ceiling
+
+
+def test_a_config_just_created_is_awaited_with_describe_not_with_refused_creates(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = ("ValidationException", 'ValidationException: Could not find endpoint configuration "arn:c".')
+    aws, t, said, calls = _aws(monkeypatch, "sagemaker", [missing, missing, {"EndpointConfigName": "c"}])
+    aws.sagemaker.confirm_endpoint_config("c")
+    assert calls == ["DescribeEndpointConfig"] * 3 and len(t.slept) == 2
+    assert "SageMaker to find the endpoint config it just created" in said[0]
