@@ -120,6 +120,23 @@ class Env:
         return json.loads(self.state_file.read_text())  # type: ignore[no-any-return]
 
 
+def eventually(call: Any, timeout: float = 10.0) -> Any:
+    """`call()` once AWS shows what was just made (the sandbox's reads are eventually consistent
+    too, as AWS's are: docs/aws-behaviour.md)."""
+    import time
+
+    from botocore.exceptions import ClientError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def deploy(cli: Env, *extra: str) -> Result:
     """`esmctl deploy --yes` that must succeed."""
     r = cli.run("deploy", "--yes", *extra)

@@ -11,7 +11,7 @@ import pytest
 
 from esmctl.api import Workspace
 from esmctl.ui import UI
-from tests.e2e.conftest import Env, deploy
+from tests.e2e.conftest import Env, deploy, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +67,7 @@ def test_config_change_while_stopped_only_replaces_the_config(cli: Env) -> None:
     sm = cli.client("sagemaker")
     assert sm.list_endpoints()["Endpoints"] == []
     (cfg,) = sm.list_endpoint_configs()["EndpointConfigs"]
-    assert sm.describe_endpoint_config(EndpointConfigName=cfg["EndpointConfigName"])[
+    assert eventually(lambda: sm.describe_endpoint_config(EndpointConfigName=cfg["EndpointConfigName"]))[
         "ProductionVariants"][0]["InstanceType"] == "ml.g5.4xlarge"
     assert cli.run("start", "--all").code == 0
     (ep,) = sm.list_endpoints()["Endpoints"]
