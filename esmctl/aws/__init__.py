@@ -194,8 +194,10 @@ class _Service:
                         hint=rule.hint or "AWS usually catches up within seconds; if this persists, check the "
                         "cause named above (docs/aws-behaviour.md), then run the command again: it resumes.",
                         code=e.code, details=e.details) from None
-                aws.notify(f"Waiting for {rule.waiting_for}: {name} {resource} refused "
-                           f"({e.code}); retry {attempt + 1} in {pause:.1f} s.")
+                aws.notify(f"Waiting for {rule.waiting_for}: {name} {resource} refused ({e.code}); retrying."
+                           if attempt == 0 else
+                           f"  still waiting for {rule.waiting_for.split(' (')[0].split(' to ', 1)[0]}: {name} "
+                           f"{resource}, retry {attempt + 1} in {pause:.1f} s ({waited:.0f} s so far)")
                 aws.sleep(pause)
                 if aws.cancel.is_set():
                     raise Interrupted(f"Interrupted while waiting for {rule.waiting_for.split(' (')[0]}.",
@@ -240,8 +242,9 @@ class _Service:
                 raise AwsError(f"{self.service}:{operation} {resource}: still not found after {waited:.0f} s, "
                                "although this run created it", hint="Run the command again: it resumes.",
                                code="NotFound")
-            aws.notify(f"Waiting for {waiting_for}: {self.service}:{operation} {resource} not found yet; "
-                       f"retry {attempt + 1} in {pause:.1f} s.")
+            aws.notify(f"Waiting for {waiting_for}: {self.service}:{operation} {resource} not found yet; retrying."
+                       if attempt == 0 else f"  still waiting: {self.service}:{operation} {resource}, retry "
+                       f"{attempt + 1} in {pause:.1f} s ({waited:.0f} s so far)")
             aws.sleep(pause)
             if aws.cancel.is_set():
                 raise Interrupted(f"Interrupted while waiting for {waiting_for}.", hint="Run the command again.")

@@ -52,7 +52,8 @@ def test_create_model_is_retried_until_the_new_role_can_be_assumed(monkeypatch: 
     arn = aws.sagemaker.create_model("m", role_arn="arn:r", model_package="arn:p", tags={})
     assert arn == "arn:m" and calls == ["CreateModel"] * 4
     assert t.slept == [0.5, 1.0, 2.0]  # doubling; rnd=1.0 is the top of the jitter range
-    assert len(said) == 3 and all("IAM to let SageMaker assume the execution role" in s for s in said)
+    assert len(said) == 3 and "Waiting for IAM to let SageMaker assume the execution role" in said[0]
+    assert said[2].strip() == "still waiting for IAM: sagemaker:CreateModel m, retry 3 in 2.0 s (2 s so far)"
 
 
 def test_a_refusal_that_outlasts_two_minutes_is_reported_with_what_was_awaited(
