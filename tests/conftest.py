@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,3 +49,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         total = sum(int(v) for _, v in points)
         terminalreporter.write_line(f"kill points tried: {total} in {len(points)} kill-suite tests "
                                     "(SIGKILL before/after every mutating AWS call; each rerun converged)")
+
+
+def eventually(call: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """`call()` once it stops raising ClientError: AWS (and so the sandbox) shows what was just made
+    only after a moment (docs/aws-behaviour.md). Polls every 0.05 s; gives up after `timeout`."""
+    import time
+
+    from botocore.exceptions import ClientError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import write_example
+from tests.conftest import eventually, write_example  # noqa: F401  (re-exported for the e2e tests)
 
 ESMCTL = shutil.which("esmctl") or ""
 REGION = "us-east-2"
@@ -118,23 +118,6 @@ class Env:
             key = loc.key(cfg.get("environment", "dev"))
             return json.loads(self.client("s3").get_object(Bucket=loc.bucket, Key=key)["Body"].read())  # type: ignore[no-any-return]
         return json.loads(self.state_file.read_text())  # type: ignore[no-any-return]
-
-
-def eventually(call: Any, timeout: float = 10.0) -> Any:
-    """`call()` once AWS shows what was just made (the sandbox's reads are eventually consistent
-    too, as AWS's are: docs/aws-behaviour.md)."""
-    import time
-
-    from botocore.exceptions import ClientError
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return call()
-        except ClientError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def deploy(cli: Env, *extra: str) -> Result:

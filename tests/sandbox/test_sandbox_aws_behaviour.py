@@ -12,15 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from esmctl.sandbox import SandboxControl
 from esmctl.sandbox.control import DEFAULT_RATE_LIMITS, UPDATE_ROLLBACK_FAILED_REASON, parse_rate_limits
+from tests.conftest import eventually
 from tests.sandbox.test_sandbox import (
     ACCOUNT,
     ENDPOINT,
@@ -41,18 +40,6 @@ TRUST_SAGEMAKER = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": ["sagemaker.amazonaws.com", "scheduler.amazonaws.com"]},
     "Action": "sts:AssumeRole"}]})
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
-
-
-def eventually(call: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """`call()` once it stops raising ClientError (polls; gives up after `timeout`)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return call()
-        except ClientError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def statement(resource: str) -> dict[str, Any]:
