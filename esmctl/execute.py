@@ -46,9 +46,12 @@ DEFAULT_PARALLELISM = 16  # deployments worked on at once; AWS throttling paces 
 DEFAULT_ETA = 12 * 60.0  # a typical ESM endpoint takes 10-15 minutes before we have our own history
 
 
+NEXT_AFTER_BUG = ("The state is saved; run `esmctl deploy` again to resume (`esmctl -v deploy` shows details; "
+                  "please report it).")
+
+
 def unexpected(e: BaseException) -> str:
-    return (f"unexpected {type(e).__name__}: {e} — the state is saved; run `esmctl deploy` again to resume "
-            "(`esmctl -v deploy` shows details; please report it)")
+    return f"unexpected {type(e).__name__}: {e} — {NEXT_AFTER_BUG}"
 
 
 @dataclass
@@ -190,9 +193,8 @@ class Executor:
         except EsmctlError:
             raise
         except Exception as e:  # never an "Internal error" from inside a run: say what step and what next
-            raise EsmctlError(f"{a.describe().split('  (')[0].strip()}: {unexpected(e)}",
-                              hint="The state is saved; run `esmctl deploy` again to resume (-v for details).",
-                              details=traceback.format_exc()) from None
+            raise EsmctlError(f"{a.describe().split('  (')[0].strip()}: unexpected {type(e).__name__}: {e}",
+                              hint=NEXT_AFTER_BUG, details=traceback.format_exc()) from None
 
     def _dep(self, a: Action) -> DeploymentState:
         st = self.store.state
