@@ -40,6 +40,11 @@ def sandbox(
             ui.print(f"export {k}={v}")
         ui.info(f"Sandbox listening on {server.url} (fake credentials; nothing leaves this machine). "
                 "Ctrl-C stops it.")
+        c = sb.control
+        ui.info(f"It behaves like AWS: a new role is refused for {c.role_propagation_seconds:g} s, a new key for "
+                f"{c.key_propagation_seconds:g} s, a new endpoint config for {c.config_lookup_seconds:g} s, a deleted "
+                f"secret's name for {c.secret_deletion_seconds:g} s; API rate limits "
+                f"{'on' if c.rate_limits else 'off'} (ESMCTL_SANDBOX_* variables; docs/aws-behaviour.md).")
 
     sb.serve_forever(port, on_ready=ready)
     ui.info("Sandbox stopped.")
