@@ -2,7 +2,8 @@
 
 Each check is a function that returns `Finding`s (name, level ok/warning/error, message, fix). They
 only read (STS, Describe/List/Get calls, Service Quotas, IAM's policy simulator, the state file),
-except the subscription probe: a SageMaker model created and deleted at once, which costs nothing.
+except the subscription probe: a SageMaker model created and deleted at once, which costs nothing
+(and probe models a dead doctor run left behind, deleted after ten minutes).
 Nothing here changes the state, and nothing here renders (the CLI does).
 
 The checks, in order:
@@ -252,9 +253,15 @@ NOT_VERIFIED_FIX = (
 )
 
 
+PROBE_PREFIX = "esmctl-probe-"
+PROBE_LEFTOVER_AGE = dt.timedelta(minutes=10)  # older probe models were left by a doctor run that died
+
+
 def _probe(aws: Aws, cfg: Config, arn: str, label: str, users: str, role: str, name: str, fix: str) -> Finding:
-    """CreateModel + DeleteModel of a throw-away model: SageMaker's own subscription check (free)."""
-    probe = f"esmctl-probe-{naming.new_suffix()}"
+    """CreateModel + DeleteModel of a throw-away model: SageMaker's own subscription check (free).
+    Probe models left by a doctor run that died between the two calls are deleted first."""
+    remove_leftover_probes(aws, state_mod.utcnow())
+    probe = f"{PROBE_PREFIX}{naming.new_suffix()}"
     try:
         aws.sagemaker.create_model(probe, role_arn=role, model_package=arn,
                                    tags=naming.tags(dict(cfg.settings.tags), cfg.environment, naming.SHARED))
@@ -596,6 +603,19 @@ def _diagnose(ws: Workspace, *, now: dt.datetime | None, on_crash: OnCrash) -> l
     except Exception as e:
         no_backend = [crashed("state", e, on_crash)]
     return findings + run_checks(cfg, aws, backend=backend, now=now, on_crash=on_crash) + no_backend
+
+
+def remove_leftover_probes(aws: Aws, now: dt.datetime) -> list[str]:
+    """Delete probe models older than PROBE_LEFTOVER_AGE (a younger one may be another doctor's, in use)."""
+    gone = []
+    for m in aws.sagemaker.list_models():
+        created = m.get("CreationTime")
+        if not str(m.get("ModelName", "")).startswith(PROBE_PREFIX) or not isinstance(created, dt.datetime):
+            continue
+        if now - (created if created.tzinfo else created.replace(tzinfo=dt.UTC)) > PROBE_LEFTOVER_AGE:
+            aws.sagemaker.delete_model(m["ModelName"])
+            gone.append(m["ModelName"])
+    return gone
 
 
 def probe_role(cfg: Config, state: State | None) -> str | None:

@@ -105,3 +105,17 @@ def test_a_crash_outside_any_check_is_still_one_document(project: Path, monkeypa
     monkeypatch.setattr(Workspace, "doctor", _boom(TypeError("worse")))
     code, doc, _ = _doctor_json(project, capsys)
     assert code == 1 and doc["findings"][0]["message"] == "doctor crashed: TypeError: worse"
+
+
+def test_probe_models_left_by_a_dead_doctor_run_are_deleted_young_ones_kept() -> None:
+    import datetime as dt
+    from types import SimpleNamespace
+
+    now = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+    models = [{"ModelName": "esmctl-probe-0000aaaa", "CreationTime": now - dt.timedelta(hours=2)},
+              {"ModelName": "esmctl-probe-0000bbbb", "CreationTime": now - dt.timedelta(seconds=30)},
+              {"ModelName": "Model-ESMC-300M-1-0000cccc", "CreationTime": now - dt.timedelta(days=3)}]
+    deleted: list[str] = []
+    sm = SimpleNamespace(list_models=lambda: iter(models), delete_model=deleted.append)
+    assert doctor.remove_leftover_probes(SimpleNamespace(sagemaker=sm), now) == ["esmctl-probe-0000aaaa"]  # type: ignore[arg-type]
+    assert deleted == ["esmctl-probe-0000aaaa"]
