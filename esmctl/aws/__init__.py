@@ -172,37 +172,35 @@ class _Service:
     def call(self, operation: str, resource: str = "", **params: Any) -> dict[str, Any]:
         """One API call. A refusal that is only AWS catching up with an earlier change (see
         consistency.py) is retried with the same request, with backoff, for up to MAX_WAIT seconds."""
-        aws = self.aws
         name = f"{self.service}:{operation}"
-        started: float | None = None
-        attempt = 0
+        started, attempt = self.aws.clock(), 0
         while True:
             try:
                 return self._call_once(operation, resource, **params)
             except AwsError as e:
-                rule = consistency.find(name, e.code, e.details or e.message, fresh_key=aws.fresh_key)
+                rule = consistency.find(name, e.code, e.details or e.message, fresh_key=self.aws.fresh_key)
                 if rule is None:
                     raise
-                now = aws.clock()
-                started = now if started is None else started
-                pause = consistency.delay(attempt, aws.rnd)
-                waited = now - started
-                if waited + pause > consistency.MAX_WAIT:
-                    raise AwsError(
-                        f"{name}{' ' + resource if resource else ''}: still refused after waiting "
-                        f"{waited:.0f} s for {rule.waiting_for.split(' (')[0]}: {e.message}",
-                        hint=rule.hint or "AWS usually catches up within seconds; if this persists, check the "
-                        "cause named above (docs/aws-behaviour.md), then run the command again: it resumes.",
-                        code=e.code, details=e.details) from None
-                aws.notify(f"Waiting for {rule.waiting_for}: {name} {resource} refused ({e.code}); retrying."
-                           if attempt == 0 else
-                           f"  still waiting for {rule.waiting_for.split(' (')[0].split(' to ', 1)[0]}: {name} "
-                           f"{resource}, retry {attempt + 1} in {pause:.1f} s ({waited:.0f} s so far)")
-                aws.sleep(pause)
-                if aws.cancel.is_set():
-                    raise Interrupted(f"Interrupted while waiting for {rule.waiting_for.split(' (')[0]}.",
-                                      hint="Run the command again: it resumes.") from None
+                self._pause(attempt, started, rule.waiting_for, f"{name} {resource}", f"refused ({e.code})",
+                            _refused_too_long(f"{name}{' ' + resource if resource else ''}", rule, e))
                 attempt += 1
+
+    def _pause(self, attempt: int, started: float, waiting_for: str, subject: str, why: str,
+               give_up: Callable[[float], AwsError]) -> None:
+        """Wait before retry `attempt` of `subject`, which AWS has not caught up with yet: say so, sleep
+        (jittered backoff), or raise `give_up(seconds waited)` once MAX_WAIT would pass; Ctrl-C ends it."""
+        aws = self.aws
+        pause = consistency.delay(attempt, aws.rnd)
+        waited = aws.clock() - started
+        if waited + pause > consistency.MAX_WAIT:
+            raise give_up(waited)
+        short = waiting_for.split(" (")[0]
+        aws.notify(f"Waiting for {waiting_for}: {subject} {why}; retrying." if attempt == 0 else
+                   f"  still waiting for {short.split(' to ', 1)[0]}: {subject}, retry {attempt + 1} in "
+                   f"{pause:.1f} s ({waited:.0f} s so far)")
+        aws.sleep(pause)
+        if aws.cancel.is_set():
+            raise Interrupted(f"Interrupted while waiting for {short}.", hint="Run the command again: it resumes.")
 
     def _call_once(self, operation: str, resource: str = "", **params: Any) -> dict[str, Any]:
         client = self.aws.client(self.service)
@@ -230,24 +228,16 @@ class _Service:
     def until_found(self, operation: str, resource: str, waiting_for: str, **params: Any) -> dict[str, Any]:
         """`operation` (a Describe) of something this run has just created, retried while AWS does not
         show it yet (eventually consistent reads; consistency.py's backoff and MAX_WAIT)."""
-        aws = self.aws
-        started, attempt = aws.clock(), 0
+        name = f"{self.service}:{operation}"
+        started, attempt = self.aws.clock(), 0
         while True:
             found = self.call_or_none(operation, resource, **params)
             if found is not None:
                 return found
-            pause = consistency.delay(attempt, aws.rnd)
-            waited = aws.clock() - started
-            if waited + pause > consistency.MAX_WAIT:
-                raise AwsError(f"{self.service}:{operation} {resource}: still not found after {waited:.0f} s, "
-                               "although this run created it", hint="Run the command again: it resumes.",
-                               code="NotFound")
-            aws.notify(f"Waiting for {waiting_for}: {self.service}:{operation} {resource} not found yet; retrying."
-                       if attempt == 0 else f"  still waiting: {self.service}:{operation} {resource}, retry "
-                       f"{attempt + 1} in {pause:.1f} s ({waited:.0f} s so far)")
-            aws.sleep(pause)
-            if aws.cancel.is_set():
-                raise Interrupted(f"Interrupted while waiting for {waiting_for}.", hint="Run the command again.")
+            self._pause(attempt, started, waiting_for, f"{name} {resource}", "not found yet",
+                        lambda waited: AwsError(f"{name} {resource}: still not found after {waited:.0f} s, although "
+                                                "this run created it", hint="Run the command again: it resumes.",
+                                                code="NotFound"))
             attempt += 1
 
     def pages(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
@@ -258,6 +248,17 @@ class _Service:
             token = resp.get("NextToken")
             if not token:
                 return
+
+
+def _refused_too_long(what: str, rule: consistency.Eventual, e: AwsError) -> Callable[[float], AwsError]:
+    """The error for an eventual-consistency refusal that outlasted MAX_WAIT (given the seconds waited)."""
+    def give_up(waited: float) -> AwsError:
+        return AwsError(f"{what}: still refused after waiting {waited:.0f} s for {rule.waiting_for.split(' (')[0]}: "
+                        f"{e.message}",
+                        hint=rule.hint or "AWS usually catches up within seconds; if this persists, check the cause "
+                        "named above (docs/aws-behaviour.md), then run the command again: it resumes.",
+                        code=e.code, details=e.details)
+    return give_up
 
 
 def _snake(op: str) -> str:
