@@ -11,7 +11,7 @@ import contextlib
 import copy
 import datetime as dt
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from esmctl.aws import Aws
     from esmctl.config import Config
     from esmctl.doctor import Finding
-    from esmctl.execute import Outcome
+    from esmctl.execute import Executor, Outcome
     from esmctl.invoke import InvokeResult, SmokeResult
     from esmctl.observe import Observed
     from esmctl.tfimport import Imported
@@ -189,22 +189,23 @@ class Workspace:
                     verb = "destroy these resources" if destroy else "apply this plan"
                     self.ui.confirm(question or f"Do you want to {verb}?", yes=yes)
                 waiter = Waiter(self.aws.sagemaker, timeout=timeout)
-                ex = Executor(aws=self.aws, store=store, config=cfg, ui=self.ui, waiter=waiter,
-                              parallelism=parallelism or DEFAULT_PARALLELISM, wait=wait)
+
+                def executor() -> Executor:
+                    return Executor(aws=self.aws, store=store, config=cfg, ui=self.ui, waiter=waiter,
+                                    parallelism=parallelism or DEFAULT_PARALLELISM, wait=wait)
+
                 store.save()
-                outcome = ex.run(the_plan)
+                outcome = executor().run(the_plan)
                 if the_plan.wait_for and wait and not outcome.failures and not destroy:
                     outcome = self._follow_up(store, outcome, targets, yes=yes, show_plan=show_plan,
-                                              make_executor=lambda: Executor(
-                                                  aws=self.aws, store=store, config=cfg, ui=self.ui, waiter=waiter,
-                                                  parallelism=parallelism or DEFAULT_PARALLELISM, wait=wait))
+                                              make_executor=executor)
             if ttl and (outcome is None or not outcome.failures):
                 self._set_timers(store, list(targets) or list(cfg.deployments),
                                  state_mod.utcnow() + dt.timedelta(seconds=ttl))
             return DeployResult(the_plan, outcome, drift)
 
     def _follow_up(self, store: Store, outcome: Outcome, targets: Iterable[str], *, yes: bool, show_plan: Any,
-                   make_executor: Any) -> Outcome:
+                   make_executor: Callable[[], Executor]) -> Outcome:
         """After waiting for endpoints that were already busy (an update started by a run that was
         killed, or someone else's), finish what the configuration asks of them in the same run: move
         them to the wanted config, delete what they no longer use."""

@@ -210,6 +210,8 @@ def check_subscriptions(aws: Aws, cfg: Config, targets: Iterable[str] = (), *,
     packages: dict[str, list[Deployment]] = {}
     for d in _selected(cfg, targets):
         packages.setdefault(d.model_package, []).append(d)
+    if probe_role is not None and packages:
+        remove_leftover_probes(aws, state_mod.utcnow())  # once, before the probes
     out: list[Finding] = []
     for arn, deps in packages.items():
         selector = ", ".join(sorted({d.selector for d in deps}))
@@ -258,9 +260,7 @@ PROBE_LEFTOVER_AGE = dt.timedelta(minutes=10)  # older probe models were left by
 
 
 def _probe(aws: Aws, cfg: Config, arn: str, label: str, users: str, role: str, name: str, fix: str) -> Finding:
-    """CreateModel + DeleteModel of a throw-away model: SageMaker's own subscription check (free).
-    Probe models left by a doctor run that died between the two calls are deleted first."""
-    remove_leftover_probes(aws, state_mod.utcnow())
+    """CreateModel + DeleteModel of a throw-away model: SageMaker's own subscription check (free)."""
     probe = f"{PROBE_PREFIX}{naming.new_suffix()}"
     try:
         aws.sagemaker.create_model(probe, role_arn=role, model_package=arn,
@@ -281,7 +281,7 @@ def _probe(aws: Aws, cfg: Config, arn: str, label: str, users: str, role: str, n
 
 
 def _subscription_error(name: str, arn: str, users: str, e: AwsError, fix: str) -> Finding:
-    if "not subscribed" in e.message.lower():
+    if isinstance(e, NotSubscribed):
         return error(name, f"this AWS account is not subscribed to the AWS Marketplace offering of {arn} "
                            f"(used by {users})", fix)
     if e.code in ACCESS_CODES:

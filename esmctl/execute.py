@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from esmctl import naming, schedule, secrets
 from esmctl.errors import AlreadyExists, AwsError, EsmctlError, Interrupted, NotSubscribed
@@ -290,24 +290,25 @@ class Executor:
         assert self.config is not None
         return naming.invoke_policy(self.config.region, self.aws.account_id(), list(a.param("endpoints")))
 
-    def _policy(self, name: str) -> PolicyPart | None:
-        """The record of further invoke policy `name` (None for the first one, kept in the main fields)."""
+    def _record_policy(self, name: str, **fields: Any) -> None:
+        """Record `fields` (arn, created, attached, endpoints) of invoke policy `name`: the policy
+        itself in the shared record's `policy_*` fields, a further part (`-2`, `-3` ...) in its own
+        record, added when missing (recorded before its create call)."""
         rec = self._shared()
         if name == rec.policy_name:
-            return None
+            for key, value in fields.items():
+                setattr(rec, f"policy_{key}", value)
+            return
         part = next((p for p in rec.policy_parts if p.name == name), None)
-        if part is None:  # recorded before its create call; `created` once AWS confirms it
+        if part is None:
             part = PolicyPart(name=name)
             rec.policy_parts.append(part)
-        return part
+        for key, value in fields.items():
+            setattr(part, key, value)
 
     def _create_policy(self, a: Action) -> None:
         with self.store.change():
-            part = self._policy(a.name)
-            if part is None:
-                self._shared().policy_arn = a.param("policy_arn")
-            else:
-                part.arn = a.param("policy_arn")
+            self._record_policy(a.name, arn=a.param("policy_arn"))
         try:
             arn = self.aws.iam.create_policy(a.name, document=self._policy_document(a),
                                              description=naming.SHARED_POLICY_DESCRIPTION,
@@ -316,21 +317,12 @@ class Executor:
             arn = a.param("policy_arn")
             self._new_policy_version(arn, self._policy_document(a))
         with self.store.change():
-            part = self._policy(a.name)
-            if part is None:
-                rec = self._shared()
-                rec.policy_arn, rec.policy_created, rec.policy_endpoints = arn, True, list(a.param("endpoints"))
-            else:
-                part.arn, part.created, part.endpoints = arn, True, list(a.param("endpoints"))
+            self._record_policy(a.name, arn=arn, created=True, endpoints=list(a.param("endpoints")))
 
     def _update_policy(self, a: Action) -> None:
         self._new_policy_version(a.param("policy_arn"), self._policy_document(a))
         with self.store.change():
-            part = self._policy(a.name)
-            if part is None:
-                self._shared().policy_endpoints = list(a.param("endpoints"))
-            else:
-                part.endpoints, part.created = list(a.param("endpoints")), True
+            self._record_policy(a.name, created=True, endpoints=list(a.param("endpoints")))
 
     def _new_policy_version(self, arn: str, document: str) -> None:
         """Publish a new default version, first pruning the oldest so IAM's limit of 5 is never hit."""
@@ -343,11 +335,7 @@ class Executor:
     def _attach_user_policy(self, a: Action) -> None:
         self.aws.iam.attach_user_policy(a.name, a.param("policy_arn"))
         with self.store.change():
-            part = self._policy(a.param("policy_arn").rsplit("/", 1)[-1])
-            if part is None:
-                self._shared().policy_attached = True
-            else:
-                part.attached = part.created = True
+            self._record_policy(a.param("policy_arn").rsplit("/", 1)[-1], attached=True, created=True)
 
     def _create_access_key(self, a: Action) -> None:
         assert self.config is not None

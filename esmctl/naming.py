@@ -213,11 +213,6 @@ def assign_invoke_policies(region: str, account: str, endpoints: list[str],
     return {n: sorted(names) for n, names in parts.items() if names or n == 1}
 
 
-def invoke_policy_chunks(region: str, account: str, endpoints: list[str]) -> list[list[str]]:
-    """The endpoints in as few invoke policies as IAM's size limit allows (a fresh assignment)."""
-    return list(assign_invoke_policies(region, account, endpoints).values())
-
-
 def invoke_policy(region: str, account: str, endpoints: list[str]) -> str:
     """The shared user's policy: invoke only these endpoints, by the lowercase ARN IAM checks.
 

@@ -137,10 +137,9 @@ def _observe_shared(aws: Aws, account: str, config: Config | None, state: State 
     attached = {p["PolicyArn"] for p in aws.iam.list_attached_user_policies(user)}
     exists = policy_arn in attached or aws.iam.get_policy(policy_arn) is not None
     parts: dict[str, bool] = {}  # the further invoke policies (policy_part_name): attached, or recorded
-    for arn in attached:
-        number = naming.part_number(policy, arn.rsplit("/", 1)[-1])
-        if number is not None and number > 1:
-            parts[arn.rsplit("/", 1)[-1]] = True
+    for name in (arn.rsplit("/", 1)[-1] for arn in attached):
+        if (naming.part_number(policy, name) or 1) > 1:
+            parts[name] = True
     for part in rec.policy_parts if rec is not None else []:
         if part.name not in parts and aws.iam.get_policy(naming.iam_policy_arn(aws.region, account, part.name)):
             parts[part.name] = False

@@ -425,10 +425,10 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
             if number is not None and number > 1:
                 recorded[number] = list(p.endpoints)
     parts = naming.assign_invoke_policies(region, account, endpoints, recorded)
-    all_endpoints, endpoints = endpoints, parts[1]
-    doc_reason = f"allows InvokeEndpoint on {len(endpoints)} endpoint{'s' if len(endpoints) != 1 else ''}"
+    n = len(parts[1])
+    doc_reason = f"allows InvokeEndpoint on {n} endpoint{'s' if n != 1 else ''}"
     if len(parts) > 1:
-        doc_reason += f" (of {len(all_endpoints)}, in {len(parts)} policies: IAM's policy size limit)"
+        doc_reason += f" (of {len(endpoints)}, in {len(parts)} policies: IAM's policy size limit)"
     if len(parts) > naming.USER_MANAGED_POLICIES:
         notes.append(f"the shared user needs {len(parts)} invoke policies; IAM attaches at most "
                      f"{naming.USER_MANAGED_POLICIES} managed policies to a user unless the quota 'Managed "
@@ -438,35 +438,21 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
         pre.append(_act("create_user", S, user, "pre"))
     elif obs is not None and obs.user_tags.get(naming.TAG_ENVIRONMENT) != config.environment:
         pre.append(_act("tag_user", S, user, "pre", reason=UNTAGGED))
-    if obs is None or not obs.policy_arn:
-        pre.append(_act("create_policy", S, policy, "pre", reason=doc_reason, policy_arn=policy_arn,
-                        endpoints=tuple(endpoints), user=user))
-    elif rec is None or sorted(rec.policy_endpoints) != endpoints:
-        if rec is not None and rec.policy_endpoints == [naming.WIDE_POLICY]:
-            why = f'narrowed from Resource "*" to {len(endpoints)} endpoint{"s" if len(endpoints) != 1 else ""}'
-        else:
-            why = f"{len(rec.policy_endpoints) if rec else 0} → {len(endpoints)} endpoints"
-        pre.append(_act("update_policy", S, policy, "pre", policy_arn=policy_arn, endpoints=tuple(endpoints),
-                        reason=f"{why}; a new default version"))
-    if obs is None or not obs.attached:
-        pre.append(_act("attach_user_policy", S, user, "pre", policy_arn=policy_arn))
     # Beyond ~70 endpoints one policy would pass IAM's 6,144-character limit: more policies, each
-    # with exact ARNs (`-2`, `-3` ...), the first one above holding the first chunk.
-    for part, chunk in sorted(parts.items())[1:]:
-        part_name = naming.policy_part_name(policy, part)
-        part_arn = naming.iam_policy_arn(region, account, part_name)
-        part_rec = next((p for p in rec.policy_parts if p.name == part_name), None) if rec else None
-        exists = obs is not None and part_name in obs.parts
-        why = f"allows InvokeEndpoint on {len(chunk)} more endpoints (IAM's policy size limit)"
-        if not exists:
-            pre.append(_act("create_policy", S, part_name, "pre", reason=why, policy_arn=part_arn,
-                            endpoints=tuple(chunk), user=user))
-        elif part_rec is None or sorted(part_rec.endpoints) != chunk:
-            pre.append(_act("update_policy", S, part_name, "pre", policy_arn=part_arn, endpoints=tuple(chunk),
-                            reason=f"{len(part_rec.endpoints) if part_rec else 0} → {len(chunk)} endpoints; "
-                            "a new default version"))
-        if not exists or obs is None or not obs.parts.get(part_name):
-            pre.append(_act("attach_user_policy", S, user, "pre", policy_arn=part_arn))
+    # with exact ARNs (`-2`, `-3` ...); part 1 is the policy itself.
+    for part, chunk in sorted(parts.items()):
+        if part == 1:
+            pre += _keep_policy(user, policy, policy_arn, chunk, doc_reason,
+                                exists=obs is not None and bool(obs.policy_arn),
+                                attached=obs is not None and obs.attached,
+                                recorded=rec.policy_endpoints if rec is not None else None)
+        else:
+            name = naming.policy_part_name(policy, part)
+            pre += _keep_policy(user, name, naming.iam_policy_arn(region, account, name), chunk,
+                                f"allows InvokeEndpoint on {len(chunk)} more endpoints (IAM's policy size limit)",
+                                exists=obs is not None and name in obs.parts,
+                                attached=obs is not None and obs.parts.get(name, False),
+                                recorded=recorded.get(part))
     if rec is not None:
         post += _remove_parts(rec, obs, region, account, keep=set(parts))
     keys = obs.keys if obs is not None else ()
@@ -482,6 +468,27 @@ def _plan_shared(config: Config | None, state: State | None, observed: Observed,
             else "a local 0600 file"
         pre.append(_act("create_access_key", S, user, "pre", reason=f"secret kept in {where}"))
     return pre, post
+
+
+def _keep_policy(user: str, name: str, arn: str, endpoints: list[str], create_reason: str, *, exists: bool,
+                 attached: bool, recorded: list[str] | None) -> list[Action]:
+    """One invoke policy of the shared user: created, or given a new version when the endpoints it
+    allows changed (`recorded`: what the state says it allows), and attached to the user."""
+    out = []
+    if not exists:
+        out.append(_act("create_policy", naming.SHARED, name, "pre", reason=create_reason, policy_arn=arn,
+                        endpoints=tuple(endpoints), user=user))
+    elif recorded is None or sorted(recorded) != endpoints:
+        if recorded == [naming.WIDE_POLICY]:
+            n = len(endpoints)
+            why = f'narrowed from Resource "*" to {n} endpoint{"s" if n != 1 else ""}'
+        else:
+            why = f"{len(recorded or [])} → {len(endpoints)} endpoints"
+        out.append(_act("update_policy", naming.SHARED, name, "pre", policy_arn=arn, endpoints=tuple(endpoints),
+                        reason=f"{why}; a new default version"))
+    if not attached:
+        out.append(_act("attach_user_policy", naming.SHARED, user, "pre", policy_arn=arn))
+    return out
 
 
 def _remove_parts(rec: SharedAccountRecord, obs: ObservedShared | None, region: str, account: str,

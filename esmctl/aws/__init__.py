@@ -2,12 +2,13 @@
 
 Every call goes through `_Service.call`, which translates botocore's exceptions into
 `EsmctlError`s (see errors.py); nobody else catches ClientError. Deletes are idempotent: "not
-found" means done. Retries of throttling, 5xx (also an HTML answer from a proxy: botocore reads the status code) and
-connection errors are botocore's "adaptive" mode:
-the "standard" retries (exponential backoff with full jitter, capped at 20 s a wait; with
-TOTAL_MAX_ATTEMPTS = 8 a call gives up after about a minute of trying) plus a client-side token
-bucket that slows all calls of a client down as soon as AWS throttles one, so many deployments
-created in parallel are paced to the account's API rate limits instead of failing on them.
+found" means done. Retries of throttling, 5xx (also an HTML answer from a proxy: botocore reads the
+status code) and connection errors are botocore's "adaptive" mode: the "standard" retries
+(exponential backoff with full jitter, capped at 20 s a wait; with TOTAL_MAX_ATTEMPTS = 8 a call
+gives up after about a minute of trying) plus a client-side token bucket that slows all calls of a
+client down as soon as AWS throttles one, so many deployments created in parallel are paced to the
+account's API rate limits instead of failing on them. AWS's eventual consistency (a refusal right
+after a change) is retried in `_Service.call` by the rules of consistency.py.
 """
 
 from __future__ import annotations

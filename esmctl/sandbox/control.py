@@ -286,13 +286,18 @@ class SandboxControl:
         with lock:
             return name.lower() in self._failures
 
-    def pop_rollback(self, name: str) -> bool:
-        """Whether the update of `name` being started now must roll back (used up)."""
+    @staticmethod
+    def _take(pending: set[str], name: str) -> bool:
+        """Whether `name` (any case) is in `pending`, removing it: a one-shot outcome is used up."""
         with lock:
-            if name.lower() in self._rollbacks:
-                self._rollbacks.discard(name.lower())
+            if name.lower() in pending:
+                pending.discard(name.lower())
                 return True
             return False
+
+    def pop_rollback(self, name: str) -> bool:
+        """Whether the update of `name` being started now must roll back (used up)."""
+        return self._take(self._rollbacks, name)
 
     def pop_update_rollback_failure(self, name: str) -> str | None:
         """The FailureReason the update of `name` being started now must end with (used up)."""
@@ -301,11 +306,7 @@ class SandboxControl:
 
     def pop_out_of_service(self, name: str) -> bool:
         """Whether endpoint `name` must go OutOfService now (used up)."""
-        with lock:
-            if name.lower() in self._out_of_service:
-                self._out_of_service.discard(name.lower())
-                return True
-            return False
+        return self._take(self._out_of_service, name)
 
     def has_out_of_service(self, name: str) -> bool:
         with lock:

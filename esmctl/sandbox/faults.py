@@ -7,7 +7,8 @@ Every request passes through `FaultMiddleware`, in this order (see docs/aws-beha
    such as IAM and STS), `UnrecognizedClientException` (JSON services), `InvalidAccessKeyId` (S3),
    HTTP 403 ("Common Errors" in the AWS API references).
 3. Control-plane rate limits (`control.rate_limits`): a token bucket per (service, operation), its
-   rate by family; beyond it the service's throttling error, HTTP 400 (Scheduler's modelled ThrottlingException: 429) —
+   rate by family; beyond it the service's throttling error, HTTP 400 (Scheduler's modelled
+   ThrottlingException: 429) —
    codes botocore retries (botocore/retries/standard.py `ThrottledRetryableChecker`, and
    botocore/data/_retry.json). S3 and InvokeEndpoint (data plane) are never throttled.
 4. `control.request_hook`: tests (in the server's process) see every request (`RequestInfo`:
@@ -239,8 +240,10 @@ class FaultMiddleware:
             return self.app(environ, start_response)
         if body is None:
             body = _read_body(environ)
-        service, op = _operation(environ, body)
-        info = RequestInfo(service, op, bool(MUTATING.match(op)), "esmctl/" in environ.get("HTTP_USER_AGENT", ""))
+        if not operation:  # not already found for the rate limit
+            service, operation = _operation(environ, body)
+        info = RequestInfo(service, operation, bool(MUTATING.match(operation)),
+                           "esmctl/" in environ.get("HTTP_USER_AGENT", ""))
         decision = hook(info)
         if decision is None:
             return self.app(environ, start_response)

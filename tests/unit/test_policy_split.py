@@ -9,7 +9,7 @@ from esmctl import naming
 
 def test_chunks_fit_the_limit_cover_every_endpoint_and_name_exact_arns() -> None:
     names = [f"Endpoint-ESMC-300M-1-{i:08x}" for i in range(200)]
-    chunks = naming.invoke_policy_chunks("us-east-2", "123456789012", names)
+    chunks = list(naming.assign_invoke_policies("us-east-2", "123456789012", names).values())
     assert len(chunks) == 3
     assert sorted(n for c in chunks for n in c) == sorted(names)
     for chunk in chunks:
@@ -17,8 +17,8 @@ def test_chunks_fit_the_limit_cover_every_endpoint_and_name_exact_arns() -> None
         assert naming.policy_size(doc) <= naming.POLICY_SIZE_LIMIT
         assert all("*" not in arn for arn in json.loads(doc)["Statement"][0]["Resource"])
     # one endpoint fewer or more moves at most the boundaries, never drops one
-    assert naming.invoke_policy_chunks("us-east-2", "123456789012", names[:60]) == [sorted(names[:60])]
-    assert naming.invoke_policy_chunks("us-east-2", "123456789012", []) == [[]]
+    assert list(naming.assign_invoke_policies("us-east-2", "123456789012", names[:60]).values()) == [sorted(names[:60])]
+    assert list(naming.assign_invoke_policies("us-east-2", "123456789012", []).values()) == [[]]
 
 
 def test_part_names_round_trip_and_stay_within_iams_128_characters() -> None:

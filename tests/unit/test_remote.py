@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from esmctl.aws import Aws
 from esmctl.errors import LockHeld, StateError
 from esmctl.remote import S3Backend
-from esmctl.state import LockInfo, S3Url, State, parse_s3_url
-
-REGION = "us-east-2"
-URL = S3Url("team-state", "esm/")
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name=REGION)
-        client.create_bucket(Bucket="team-state", CreateBucketConfiguration={"LocationConstraint": REGION})
-        yield client
+from esmctl.state import LockInfo, State, parse_s3_url
+from tests.unit.conftest import REGION, URL
 
 
 def backend() -> S3Backend:

@@ -3,32 +3,21 @@ that key; the setting is validated like the others (file:line) and refused with 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from esmctl import config
 from esmctl.aws import Aws
 from esmctl.errors import ConfigError
 from esmctl.remote import S3Backend, backend_for
-from esmctl.state import S3Url, State
+from esmctl.state import State
+from tests.unit.conftest import REGION, URL
 
-REGION = "us-east-2"
-URL = S3Url("team-state", "esm/")
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 KEY_ARN = f"arn:aws:kms:us-east-2:111122223333:key/{KEY_ID}"
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name=REGION)
-        client.create_bucket(Bucket="team-state", CreateBucketConfiguration={"LocationConstraint": REGION})
-        yield client
 
 
 def _sse(s3: Any, key: str) -> tuple[str, str | None]:
