@@ -23,7 +23,10 @@ CHEAP (credentials, region, subscription, quota) is what `deploy` runs first.
 
 A check that crashes (a bug, or an error it does not expect) becomes an error finding of its own,
 "<check> crashed: <type>: <message>", and the other checks still run: `doctor --json` always prints
-one document. The traceback goes to `on_crash` (the UI's -v details).
+one document. The traceback goes to `on_crash` (the reporter's -v details).
+
+Everything comes in as arguments (configuration, AWS session, state backend, `on_crash`): this module
+knows nothing of `esmctl.api` or of the terminal.
 """
 
 from __future__ import annotations
@@ -41,13 +44,13 @@ from esmctl import state as state_mod
 from esmctl.errors import AwsError, ConfigError, EsmctlError, NotFound, NotSubscribed
 
 if TYPE_CHECKING:
-    from esmctl.api import Workspace
     from esmctl.aws import Aws
     from esmctl.config import Config, Deployment
     from esmctl.state import State
 
 T = TypeVar("T")
 OnCrash = Callable[[str], None]  # is given the traceback of a crashed check
+Connect = Callable[["Config"], "Aws"]  # the AWS session for the configuration `diagnose` loaded
 Level = Literal["ok", "warning", "error"]
 LEVELS: tuple[Level, ...] = ("ok", "warning", "error")
 EXPIRY_WARNING = dt.timedelta(minutes=15)  # an endpoint takes 10-15 minutes to create
@@ -396,32 +399,10 @@ def check_quotas(aws: Aws, cfg: Config, state: State | None, targets: Iterable[s
 
 
 def needed_actions(cfg: Config) -> list[str]:
-    """The IAM actions esmctl calls for this configuration (deploy, status, stop/start, destroy)."""
-    actions = [
-        "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:DeleteModel", "sagemaker:ListModels",
-        "sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig", "sagemaker:DeleteEndpointConfig",
-        "sagemaker:ListEndpointConfigs", "sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint",
-        "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:ListEndpoints",
-        "sagemaker:AddTags", "sagemaker:ListTags", "sagemaker:DescribeModelPackage", "sagemaker:InvokeEndpoint",
-        "iam:PassRole", "iam:GetRole",
-    ]
-    if cfg.creates_role:
-        actions += ["iam:CreateRole", "iam:TagRole", "iam:DeleteRole", "iam:AttachRolePolicy",
-                    "iam:DetachRolePolicy", "iam:ListAttachedRolePolicies"]
-    if cfg.settings.enable_shared_service_account:
-        actions += ["iam:CreateUser", "iam:GetUser", "iam:TagUser", "iam:DeleteUser", "iam:CreateAccessKey",
-                    "iam:ListAccessKeys", "iam:DeleteAccessKey", "iam:CreatePolicy", "iam:GetPolicy",
-                    "iam:TagPolicy", "iam:CreatePolicyVersion", "iam:ListPolicyVersions",
-                    "iam:DeletePolicyVersion", "iam:DeletePolicy", "iam:AttachUserPolicy",
-                    "iam:DetachUserPolicy", "iam:ListAttachedUserPolicies"]
-        if cfg.settings.secret_store == "secretsmanager":
-            actions += ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",
-                        "secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret", "secretsmanager:TagResource"]
-    if not isinstance(cfg.state_location, Path):  # remote state in S3 (docs/team.md#permissions)
-        actions += ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:GetBucketVersioning"]
-        if cfg.settings.state_kms_key:  # SSE-KMS (PutObject reference)
-            actions += ["kms:GenerateDataKey", "kms:Decrypt"]
-    return actions
+    """The IAM actions esmctl calls for this configuration: exactly those of `esmctl permissions`
+    (esmctl/permissions.py, built from what each handler declares)."""
+    from esmctl import permissions
+    return permissions.actions(cfg, "all")
 
 
 def principal_for_simulation(aws: Aws, arn: str) -> str | None:
@@ -451,22 +432,22 @@ def check_permissions(aws: Aws, cfg: Config, caller_arn: str) -> list[Finding]:
                                            "but AWS advises against using it for daily work",
                             "Use an IAM role or user (for example through IAM Identity Center / SSO).")]
         return [warning("permissions", f"could not check permissions: {caller_arn} cannot be simulated",
-                        "Compare your policies with the actions listed in docs/troubleshooting.md.")]
+                        "Compare your policies with `esmctl permissions` (the policy esmctl needs).")]
     try:
         results = aws.iam.simulate_principal_policy(principal, actions)
     except AwsError as e:
         return [warning("permissions", f"could not check permissions ({e.code or 'error'}: iam:SimulatePrincipalPolicy "
                                        f"for {principal})",
                         "Allow iam:SimulatePrincipalPolicy on your own user or role so `esmctl doctor` can check, "
-                        "or compare your policies with the actions listed in docs/troubleshooting.md.")]
+                        "or compare your policies with `esmctl permissions`.")]
     denied = sorted({str(r.get("EvalActionName")) for r in results if r.get("EvalDecision") != "allowed"})
     if not denied:
         return [ok("permissions", f"{principal} may call all {len(actions)} actions esmctl needs (simulated)")]
     return [error("permissions", f"{principal} may not call {len(denied)} of the {len(actions)} actions esmctl "
                                  f"needs: {', '.join(denied)}",
-                  "Ask an administrator to allow them for your role or user (docs/troubleshooting.md lists every "
-                  "action). The simulation uses Resource \"*\": if your policy allows an action only on named "
-                  "resources, that action shows up here although it may work.")]
+                  "Ask an administrator to allow them for your role or user (`esmctl permissions` prints the "
+                  "policy esmctl needs). The simulation uses Resource \"*\": if your policy allows an action "
+                  "only on named resources, that action shows up here although it may work.")]
 
 
 def check_state(backend: state_mod.Backend) -> tuple[list[Finding], State | None]:
@@ -544,26 +525,27 @@ def run_checks(cfg: Config, aws: Aws, *, backend: state_mod.Backend | None = Non
     return findings
 
 
-def diagnose(ws: Workspace, *, now: dt.datetime | None = None) -> list[Finding]:
-    """`esmctl doctor`: every check for the workspace's configuration.
+def diagnose(config_path: str | Path | None = None, *, region: str | None = None, state: str | None = None,
+             connect: Connect, now: dt.datetime | None = None, on_crash: OnCrash | None = None) -> list[Finding]:
+    """`esmctl doctor`: every check for the configuration at `config_path` (`region` and `state`
+    override what it says, as --region and --state do); `connect(config)` gives the AWS session.
 
     A model package in another region makes the configuration invalid for every other command;
     here it is the `region` finding, and the other checks still run. Never raises: a crash is a
-    finding (its traceback goes to the UI's -v details).
+    finding (its traceback goes to `on_crash`, the reporter's -v details).
     """
-    on_crash = ws.ui.detail
     try:
-        return _diagnose(ws, now=now, on_crash=on_crash)
+        return _diagnose(config_path, region=region, state=state, connect=connect, now=now, on_crash=on_crash)
     except Exception as e:  # outside any one check (a bug): still a finding, not a traceback
         return [crashed("doctor", e, on_crash)]
 
 
-def _diagnose(ws: Workspace, *, now: dt.datetime | None, on_crash: OnCrash) -> list[Finding]:
+def _diagnose(config_path: str | Path | None, *, region: str | None, state: str | None, connect: Connect,
+              now: dt.datetime | None, on_crash: OnCrash | None) -> list[Finding]:
     from esmctl import config as config_mod
 
     try:
-        cfg = config_mod.load(ws.config_path, region=ws.region_override, state=ws.state_override,
-                              check_regions=False)
+        cfg = config_mod.load(config_path, region=region, state=state, check_regions=False)
     except ConfigError as e:
         n = len(e.problems)
         shown = "; ".join(p.render() for p in e.problems[:3]) + ("; ..." if n > 3 else "")
@@ -575,11 +557,7 @@ def _diagnose(ws: Workspace, *, now: dt.datetime | None, on_crash: OnCrash) -> l
     findings = [ok("configuration", f"{cfg.path} and {cfg.catalog_path} are valid: {n} deployment"
                                     f"{'s' if n != 1 else ''}, environment {cfg.environment!r}, region {cfg.region}")]
     try:
-        try:
-            aws = ws.aws
-        except ConfigError:  # only the region check failed (load above passed): an Aws of its own
-            from esmctl.aws import Aws
-            aws = Aws(region=cfg.region, profile=ws.profile, endpoint_url=ws.endpoint_url)
+        aws = connect(cfg)
     except AwsError as e:
         no_aws: Finding | None = error("credentials", e.message, e.hint)
     except Exception as e:

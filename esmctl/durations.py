@@ -1,4 +1,5 @@
-"""Durations ("8h", "1h30m", "45m", "2d") and times ("2026-12-01T19:00") typed by people. Pure."""
+"""Durations ("8h", "1h30m", "45m", "2d") and times ("2026-12-01T19:00") typed by people, and
+durations written for them. Pure."""
 
 from __future__ import annotations
 
@@ -50,3 +51,13 @@ def human(seconds: float) -> str:
     h, rem = divmod(rem, 3600)
     m, _ = divmod(rem, 60)
     return "".join(f"{v}{u}" for v, u in ((d, "d"), (h, "h"), (m, "m")) if v) or f"{s}s"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """5s, 11m54s, 1h02m: never mistakable for a clock time."""
+    if seconds is None:
+        return "?"
+    s = int(max(0, seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"

@@ -87,6 +87,8 @@ class AlreadyExists(AwsError):
 class NotSubscribed(AwsError):
     """The account is not subscribed to a model package's AWS Marketplace offering (CreateModel said so)."""
 
+    stops_run = True  # the executor skips every other deployment's remaining steps
+
 
 class PreconditionFailed(AwsError):
     """A conditional write (S3 IfMatch/IfNoneMatch) found the object changed or already there."""

@@ -5,6 +5,7 @@ The request is the envelope the `esm` SDK's SageMaker client sends (a Forge API 
 `{"model", "request_id", "user_id", "api_ver", "endpoint", <api>: ...}`), posted with
 `sagemaker-runtime:InvokeEndpoint` and ContentType application/json; the answer must be JSON with
 the same `endpoint` value and the result under that key. Reads the state; changes nothing.
+Configuration, state and AWS session come in as arguments: nothing here knows `esmctl.api`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from esmctl.errors import AwsError, EsmctlError, InvokeFailed, NotFound
 
 if TYPE_CHECKING:
-    from esmctl.api import Workspace
-    from esmctl.aws import Runtime
+    from esmctl.aws import Aws, Runtime
+    from esmctl.config import Config
+    from esmctl.state import State
 
 API = "encode"
 CONTENT_TYPE = "application/json"
@@ -163,15 +165,20 @@ def check_sequence(sequence: str) -> str:
     return cleaned
 
 
-def invoke_deployment(ws: Workspace, name: str, *, sequence: str | None = None,
-                      as_shared_user: bool = False) -> InvokeResult:
-    """`esmctl invoke NAME`: the deployment's endpoint from the state, stopped ones refused."""
-    cfg = ws.config
+def invoke_deployment(name: str, *, config: Config, read_state: Callable[[], State | None],
+                      connect: Callable[[], Aws], shared_key: Callable[[], dict[str, Any]] | None = None,
+                      sequence: str | None = None) -> InvokeResult:
+    """`esmctl invoke NAME`: the deployment's endpoint from the state, stopped ones refused.
+
+    Read on demand, in this order, so a bad sequence or name is refused before anything is read:
+    `read_state()` the state, `connect()` the AWS session, `shared_key()` the shared service
+    account's key (`creds --reveal`'s document; given only to sign the request with it).
+    """
     seq = check_sequence(sequence if sequence is not None else DEFAULT_SEQUENCE)
-    state = ws.read_state()
+    state = read_state()
     dep = state.deployments.get(name) if state else None
     if dep is None:
-        known = sorted(set(cfg.deployments) | set(state.deployments if state else {}))
+        known = sorted(set(config.deployments) | set(state.deployments if state else {}))
         if name not in known:
             raise EsmctlError(f"Unknown deployment: {name}.",
                               hint=f"Known: {', '.join(known) or '(none)'} (the keys of selected_models).")
@@ -183,13 +190,13 @@ def invoke_deployment(ws: Workspace, name: str, *, sequence: str | None = None,
         raise InvokeFailed(f"{name} has no endpoint running.",
                            hint=f"start it with `esmctl start {name}` (or run `esmctl deploy` if its deploy "
                            "did not finish).")
-    aws = ws.aws
-    if as_shared_user:
-        creds = ws.creds(reveal=True)
+    aws = connect()
+    if shared_key is not None:
+        creds = shared_key()
         aws = aws.with_credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"],
                                    fresh=_just_created(creds.get("created")))
     return invoke_endpoint(aws.runtime, deployment=name, endpoint_name=dep.endpoint.name,
-                           forge_model=dep.forge_model_name, sequence=seq, as_shared_user=as_shared_user)
+                           forge_model=dep.forge_model_name, sequence=seq, as_shared_user=shared_key is not None)
 
 
 def _just_created(created: Any) -> bool:
@@ -216,12 +223,14 @@ class SmokeResult:
         return {"deployment": self.deployment, "ok": False, "error": self.error.message, "hint": self.error.hint}
 
 
-def smoke(ws: Workspace, names: list[str]) -> list[SmokeResult]:
-    """Invoke each named deployment once; failures are collected, not raised."""
+def smoke(names: list[str], *, config: Config, read_state: Callable[[], State | None],
+          connect: Callable[[], Aws]) -> list[SmokeResult]:
+    """Invoke each named deployment once (as `invoke_deployment`); failures are collected, not raised."""
     out = []
     for name in names:
         try:
-            out.append(SmokeResult(name, invoke_deployment(ws, name), None))
+            out.append(SmokeResult(name, invoke_deployment(name, config=config, read_state=read_state,
+                                                           connect=connect), None))
         except EsmctlError as e:
             out.append(SmokeResult(name, None, e))
     return out

@@ -19,7 +19,6 @@ IAM_USER_MAX = 64
 IAM_POLICY_MAX = 128
 INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9]+(?:-[a-z0-9]+)*\.[a-z0-9]+$")  # ml.p6-b200.48xlarge too
 LOGICAL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
-SUFFIX_RE = re.compile(r"^[0-9a-f]{8}$")
 PLACEHOLDER_SUFFIX = "{hex8}"  # shown by `plan` for a suffix that deploy will draw
 WIDE_POLICY = "*"  # policy_endpoints of an adopted module policy, which allows InvokeEndpoint on Resource "*"
 MANAGED_POLICY_NAME = "AmazonSageMakerFullAccess"

@@ -178,3 +178,35 @@ def _to_describe(endpoints: dict[str, ObservedEndpoint], state: State | None) ->
                 or ep.config_name.lower() != current.lower():
             out.append(ep.name)
     return out
+
+
+def from_state(state: State | None, region: str) -> Observed:
+    """What AWS would report if the state were exact (for `--no-refresh`)."""
+    if state is None:
+        return Observed(account_id="", region=region)
+    models, configs, endpoints = {}, {}, {}
+    for dep in state.deployments.values():
+        if dep.model and dep.model.created:
+            models[dep.model.name.lower()] = dep.model.arn
+        if dep.endpoint_config and dep.endpoint_config.created:
+            configs[dep.endpoint_config.name.lower()] = dep.endpoint_config.arn
+        for r in dep.retired:
+            (models if r.kind == "model" else configs)[r.name.lower()] = ""
+        ep = dep.endpoint
+        if ep and ep.created and dep.desired == "running":
+            endpoints[ep.name.lower()] = ObservedEndpoint(
+                ep.name, ep.arn, ep.status or "InService", ep.config_name or None, ep.failure_reason)
+    role = None
+    if state.role and state.role.created:
+        role = ObservedRole(state.role.name, state.role.arn, state.role.policy_attached,
+                            {naming.TAG_ENVIRONMENT: state.environment})
+    shared = None
+    rec = state.shared_account
+    if rec is not None:
+        key = (rec.access_key_id,) if rec.access_key_id else ()
+        shared = ObservedShared(rec.user_name, rec.user_arn if rec.user_created else "",
+                                {naming.TAG_ENVIRONMENT: state.environment},
+                                rec.policy_arn if rec.policy_created else "", rec.policy_attached,
+                                key, rec.access_key_id or None,
+                                {p.name: p.attached for p in rec.policy_parts if p.created})
+    return Observed(state.account_id, state.region, models, configs, endpoints, role, shared)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from esmctl import naming, schedule
+from esmctl import naming
 from esmctl.errors import AwsError, StateError
 from esmctl.observe import FAILED, Observed
+from esmctl.resources.stop_timer import fired
 from esmctl.state import RoleRecord, State, utcnow
 
 
@@ -81,12 +82,13 @@ def reconcile(state: State, observed: Observed, environment: str, now: dt.dateti
             continue
         seen = observed.endpoint(ep.name)
         if seen is None:
-            if ep.created and dep.desired == "running" and schedule.fired(dep, now):
+            if ep.created and dep.desired == "running" and fired(dep, now):
                 assert dep.stop_schedule is not None
                 dep.desired, dep.stopped_by, dep.stopped_at = "stopped", "schedule", dep.stop_schedule.at
                 dep.stop_schedule.fired = True  # stopped by its timer, as asked: not drift
             elif ep.created and dep.desired == "running":
                 drift.append(f"{name}: endpoint {ep.name} deleted outside esmctl")
+                ep.vanished = True
             ep.created, ep.status = False, ""
             continue
         ep.created, ep.arn, ep.status = True, seen.arn, seen.status

@@ -5,6 +5,23 @@ as `.backup`; `serial` grows by one on every write; `lineage` is set once. A doc
 valid JSON, or of a newer schema, is refused and never overwritten. Commands that change things
 hold `<environment>.lock` (O_EXCL) for their whole run. The document lives behind a `Backend`: a
 local file here, or an S3 object (esmctl/remote.py, the only part that calls AWS).
+
+Schema upgrades. `SCHEMA_VERSION` is the version this esmctl writes; `parse()` reads any version up
+to it: before validating, it runs `UPGRADES[n]` for n = the document's version (a document without
+`version` is version 1), n + 1, ... up to SCHEMA_VERSION, and sets `version` after each step. The
+upgraded document is what the models see; it reaches the file or S3 only with the next write
+(`dump()` writes SCHEMA_VERSION), so a read-only command leaves the stored document as it is. To
+change the document's shape:
+1. change the models and raise SCHEMA_VERSION from n to n + 1;
+2. add `UPGRADES[n]`: a pure function that takes a version-n document (the dict `json.loads` gave)
+   and returns the same facts as a version-(n + 1) document: fill a new field from what the old
+   document says, rename or move a field, change a unit. No I/O, no AWS call, no clock: anything
+   only AWS knows is left for `refresh` to fill;
+3. test it in tests/unit/test_state.py on a real version-n document (as an older esmctl wrote it),
+   and once through the chain from version 1;
+4. say it in CHANGELOG.md and docs/state.md ("Schema versions"): an older esmctl refuses the
+   upgraded document, so everyone sharing a remote state has to upgrade esmctl too.
+Never change or delete a released upgrade: a state can be several versions old.
 """
 
 from __future__ import annotations
@@ -22,15 +39,31 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from esmctl import __version__
 from esmctl.errors import LockHeld, StateError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HISTORY_KEEP = 20  # creation times kept for the ETA of later waits
+
+
+def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """2 adds `vanished` to endpoint records (refresh found the endpoint deleted outside esmctl, so the
+    plan says why it is recreated). An older esmctl, which rejects fields it does not know, then
+    says "upgrade esmctl" for a version-2 state instead of "does not match the schema"."""
+    for dep in (doc.get("deployments") or {}).values():
+        ep = dep.get("endpoint") if isinstance(dep, dict) else None
+        if isinstance(ep, dict):
+            ep.setdefault("vanished", False)
+    return doc
+
+
+# Schema version n → the function turning a version-n document into a version-(n + 1) one (see the
+# module docstring).
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def utcnow() -> dt.datetime:
@@ -74,6 +107,7 @@ class EndpointRecord(Resource):
     status: str = ""  # last status seen in AWS
     failure_reason: str = ""
     creating_since: str | None = None  # when the current create/update call was made
+    vanished: bool = False  # refresh found it deleted outside esmctl (the plan says why it is recreated)
 
 
 class Retired(_Doc):
@@ -208,13 +242,15 @@ def parse(raw: bytes, where: str) -> State:
         ) from None
     if not isinstance(doc, dict):
         raise StateError(f"The state file {where} is not a JSON object.", hint=_restore_hint(where))
-    version = doc.get("version")
+    version = doc.get("version", 1)
     if isinstance(version, int) and version > SCHEMA_VERSION:
         raise StateError(
             f"The state file {where} has schema version {version}, written by esmctl "
             f"{doc.get('esmctl_version', '?')}; this esmctl ({__version__}) reads up to {SCHEMA_VERSION}.",
             hint="Upgrade esmctl (`pip install -U esmctl`); the state was left as it is.",
         )
+    if isinstance(version, int) and not isinstance(version, bool) and version < SCHEMA_VERSION:
+        doc = upgrade(doc, version, where)
     try:
         return State.model_validate(doc)
     except ValidationError as e:
@@ -227,9 +263,33 @@ def parse(raw: bytes, where: str) -> State:
         ) from None
 
 
+def upgrade(doc: dict[str, Any], version: int, where: str) -> dict[str, Any]:
+    """A version-`version` document brought to SCHEMA_VERSION through `UPGRADES`, one step at a time."""
+    while version < SCHEMA_VERSION:
+        step = UPGRADES.get(version)
+        if step is None:
+            raise StateError(
+                f"The state file {where} has schema version {version}, which this esmctl ({__version__}) "
+                f"cannot upgrade to {SCHEMA_VERSION}.",
+                hint=_restore_hint(where),
+            )
+        try:
+            doc = step(doc)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # a document an upgrade cannot read
+            raise StateError(
+                f"The state file {where} could not be upgraded from schema version {version} to "
+                f"{version + 1} ({type(e).__name__}: {e}); esmctl will not overwrite it.",
+                hint=_restore_hint(where),
+            ) from None
+        version += 1
+        doc["version"] = version
+    return doc
+
+
 def dump(state: State) -> bytes:
-    """The next version of the document: serial + 1, this esmctl's version."""
+    """The next version of the document: serial + 1, this esmctl's version and schema version."""
     state.serial += 1
+    state.version = SCHEMA_VERSION
     state.esmctl_version = __version__
     return state.model_dump_json(indent=2, exclude_none=False).encode() + b"\n"
 

@@ -1,6 +1,6 @@
 """The user interface object: everything a person reads goes to stderr through it; results
 (tables, JSON) go to stdout. Live displays fall back to plain lines when stderr is not a terminal.
-The only module besides cli/ that uses rich.
+The only module besides cli/ that uses rich. `UI` is the CLI's `esmctl.events.Reporter`.
 """
 
 from __future__ import annotations
@@ -10,24 +10,21 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from esmctl.durations import fmt_duration
 from esmctl.errors import Refused
+from esmctl.events import refuse_unless, row_changes
 
+if TYPE_CHECKING:
+    from esmctl.events import Reporter
 
-def fmt_duration(seconds: float | None) -> str:
-    """5s, 11m54s, 1h02m: never mistakable for a clock time."""
-    if seconds is None:
-        return "?"
-    s = int(max(0, seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+__all__ = ["UI", "escape", "fmt_duration"]  # fmt_duration: esmctl.durations' (imported from here by older code)
 
 
 class UI:
@@ -86,8 +83,7 @@ class UI:
         if yes:
             return
         if not self.interactive:
-            raise Refused("Not confirmed: this run is not interactive, so nothing was changed.",
-                          hint="Add --yes to apply without asking.")
+            refuse_unless(yes)
         self.err.print(f"{escape(question)} Only 'yes' will be accepted: ", end="")
         answer = sys.stdin.readline().strip()
         if answer != "yes":
@@ -108,12 +104,13 @@ class UI:
             with Live(table(), console=self.err, refresh_per_second=4, transient=False) as live:
                 yield lambda: live.update(table())
         else:
-            last: dict[str, str] = {}
+            changes = row_changes(render)  # a line per change of status, not per poll
 
             def refresh() -> None:
-                for r in render():
-                    key, state = r[0] + r[1], r[2]
-                    if last.get(key) != state:  # a line per change of status, not per poll
-                        last[key] = state
-                        self.err.print("  " + "  ".join(escape(x) for x in r if x))
+                for line in changes():
+                    self.err.print(escape(line))
             yield refresh
+
+
+if TYPE_CHECKING:
+    _ui_is_a_reporter: Reporter = UI()  # mypy checks that UI satisfies esmctl.events.Reporter

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -79,7 +80,45 @@ def test_docs_link_to_existing_files() -> None:
             assert (md.parent / target).exists(), f"{md.name} links to missing {target}"
 
 
-def test_readme_shows_demo_and_test_command() -> None:
+def _shell_commands(markdown: str) -> list[str]:
+    """The commands in the ```bash blocks of `markdown`: one per `&&`-joined part, comments dropped."""
+    commands: list[str] = []
+    for block in re.findall(r"```bash\n(.*?)```", markdown, flags=re.DOTALL):
+        for line in block.splitlines():
+            line = line.split("#", 1)[0].strip()
+            commands += [part.strip() for part in line.split("&&") if part.strip()]
+    return commands
+
+
+def test_readme_shows_demo_and_test_command(gen: ModuleType) -> None:
+    """The README's first two blocks work as pasted: install + `esmctl demo`, and CI's test command;
+    every `esmctl <command>` the README shows exists."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "esmctl demo" in text, "README.md should show `esmctl demo` (try it without AWS)"
-    assert "pytest" in text, "README.md should show the test command (python -m pytest)"
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) >= 2, "README.md should open with a demo block and a test block"
+    demo, tests = (_shell_commands(f"```bash\n{b}```") for b in blocks[:2])
+
+    # Try it: a venv, the package installed, then the demo, in that order.
+    assert demo[-1] == "esmctl demo", f"the README's first block should end with `esmctl demo`, got {demo}"
+    assert any(c.startswith("pip install -e .") for c in demo[:-1]), "the demo block must install esmctl first"
+
+    # The test command is exactly what CI runs, and the extra it installs brings pytest and xdist (-n).
+    ci_lines = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    ci_command = [ln for ln in ci_lines if ln and not ln.startswith("#") and "pytest" in ln]
+    assert ci_command and [p.strip() for p in ci_command[-1].split("&&")] == tests, (
+        f"README's test block {tests} differs from what .ci/run runs {ci_command}"
+    )
+    assert any(c.startswith("python -m pytest") for c in tests)
+    extra = re.search(r'pip install -e "\.\[(\w+)\]"', " && ".join(tests))
+    assert extra, "the test block should install the package with its test extra"
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+    wanted = {re.split(r"[<>=\[ ]", d, maxsplit=1)[0] for d in extras.get(extra.group(1), [])}
+    assert {"pytest", "pytest-xdist"} <= wanted, f"extra [{extra.group(1)}] lacks pytest/pytest-xdist: {wanted}"
+
+    # Every command the README names (in its shell blocks or as `esmctl x` in the text) is registered.
+    registered = {path[0] for path, _ in gen.walk(gen.build_command())}
+    shown = {c.split()[1] for c in _shell_commands(text) if c.startswith("esmctl ")}
+    shown |= set(re.findall(r"`esmctl ([a-z][a-z-]*)", text))
+    unknown = sorted(shown - registered)
+    assert "demo" in shown and not unknown, f"README.md shows commands esmctl does not have: {unknown}"

@@ -98,6 +98,7 @@ class Aws:
         self._lock = threading.Lock()
         self._account: str | None = None
         self._hooks: list[Callable[..., Any]] = []
+        self._apis: dict[str, _Service] = {}
         self.sagemaker = SageMaker(self, "sagemaker")
         self.iam = Iam(self, "iam")
         self.sts = Sts(self, "sts")
@@ -126,6 +127,16 @@ class Aws:
                     c.meta.events.register("before-send", hook)
                 self._clients[key] = c
             return c
+
+    def api(self, service: str) -> _Service:
+        """Calls to any other AWS service (`api("application-autoscaling").call("RegisterScalableTarget",
+        name, **params)`), with the same retries, eventual-consistency waits and error translation as
+        the typed adapters above: a new resource kind needs no new adapter here."""
+        with self._lock:
+            svc = self._apis.get(service)
+            if svc is None:
+                svc = self._apis[service] = _Service(self, service)
+            return svc
 
     def on_request(self, hook: Callable[..., Any]) -> None:
         """Register a botocore before-send hook on every client (for counting calls)."""

@@ -49,7 +49,7 @@ class Globals:
     def workspace(self, ui: UI | None = None) -> Workspace:
         from esmctl.api import Workspace
         return Workspace(self.config, profile=self.profile, region=self.region,
-                         endpoint_url=self.endpoint_url, ui=ui or self.ui(), state=self.state)
+                         endpoint_url=self.endpoint_url, reporter=ui or self.ui(), state=self.state)
 
 
 def _version(value: bool) -> None:
@@ -84,7 +84,7 @@ def g(ctx: typer.Context) -> Globals:
 
 
 def _register() -> None:
-    from esmctl.cli import commands, creds, doctor, sandbox, state  # noqa: F401  (commands register themselves on `app`)
+    from esmctl.cli import commands, creds, doctor, permissions, sandbox, state  # noqa: F401  (commands register themselves on `app`)
 
 
 _register()

@@ -3,9 +3,7 @@ refresh, unlock. Each maps its options onto an `esmctl.api.Workspace` call and r
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -13,7 +11,9 @@ from esmctl import durations, prices
 from esmctl.cli import app, g
 from esmctl.errors import DeployFailed, EsmctlError
 
-EXAMPLES = ("basic", "basic_shared_user", "multi_model")
+if TYPE_CHECKING:
+    from esmctl.api import DeployResult, Workspace
+    from esmctl.ui import UI
 
 
 # Rendering needs the planner's types (and so pydantic): imported on use, so `--help` stays fast.
@@ -32,6 +32,11 @@ def render_status(*args: Any, **kwargs: Any) -> None:
     f(*args, **kwargs)
 
 
+def render_idle(*args: Any, **kwargs: Any) -> None:
+    from esmctl.cli.render import render_idle as f
+    f(*args, **kwargs)
+
+
 @app.command()
 def init(
     ctx: typer.Context,
@@ -39,21 +44,13 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Write esmctl.yaml and models.yaml for an example (refuses to overwrite without --force)."""
+    from esmctl.api import EXAMPLES
+
     glob = g(ctx)
     ui = glob.ui()
     if example not in EXAMPLES:
         raise typer.BadParameter(f"must be one of {', '.join(EXAMPLES)}", param_hint="--example")
-    cfg = Path(glob.config or "esmctl.yaml")
-    targets = {cfg: f"{example}.yaml", cfg.parent / "models.yaml": "models.yaml"}
-    existing = [str(p) for p in targets if p.exists()]
-    if existing and not force:
-        raise EsmctlError(f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
-                          "nothing was written.", hint="Add --force to overwrite.")
-    src = resources.files("esmctl").joinpath("examples")
-    for dest, name in targets.items():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(src.joinpath(name).read_text())
-        ui.ok(f"wrote {dest}")
+    glob.workspace(ui).init(example, force=force)  # a line per file written
     ui.info("Next: `esmctl validate`, then `esmctl plan` and `esmctl deploy`.")
 
 
@@ -71,29 +68,16 @@ def validate(ctx: typer.Context) -> None:
 @app.command()
 def catalog(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """The model catalog: selector, forge model, instance type × count, estimated $/h."""
-    from esmctl import config as config_mod
-
     glob = g(ctx)
     ui = glob.ui()
-    cfg_path = Path(glob.config or "esmctl.yaml")
-    if cfg_path.exists():
-        cfg = config_mod.load(cfg_path, region=glob.region)
-        cat, region, overrides = cfg.catalog, cfg.region, dict(cfg.settings.prices)
-    else:
-        cat, region, overrides = config_mod.load_catalog(Path("models.yaml")), glob.region or "us-east-2", {}
-    rows: list[dict[str, Any]] = []
-    for sel, e in cat.models.items():
-        per_h = prices.cost(e.instance_type, e.instance_count, region, overrides)
-        rows.append({"selector": sel, "forge_model_name": e.forge_model_name, "instance_type": e.instance_type,
-                     "instance_count": e.instance_count, "model_package": e.model_package,
-                     "estimated_cost_per_hour": per_h})
+    doc = glob.workspace(ui).catalog()
     if json_out:
-        ui.json({"region": region, "models": rows, "prices_are_estimates": True})
+        ui.json(doc)
         return
     ui.table(["selector", "forge model", "instance", "est. $/h"],
              [[r["selector"], r["forge_model_name"], f"{r['instance_type']} × {r['instance_count']}",
-               prices.money(r["estimated_cost_per_hour"])] for r in rows],
-             title=f"Model catalog ({region}; prices are estimates, Marketplace fee extra)")
+               prices.money(r["estimated_cost_per_hour"])] for r in doc["models"]],
+             title=f"Model catalog ({doc['region']}; prices are estimates, Marketplace fee extra)")
 
 
 @app.command()
@@ -105,11 +89,17 @@ def plan(
     no_refresh: bool = typer.Option(False, "--no-refresh",
                                     help="Plan from the state alone (no AWS call but reading a remote state)."),
     target: list[str] = typer.Option([], "--target", help="Only this deployment (repeatable)."),
+    ttl: str = typer.Option(None, "--ttl", help="What `deploy --ttl DURATION` would do: the stop timers too."),
+    rotate_key: bool = typer.Option(False, "--rotate-key", help="What `creds rotate` would do, step by step."),
 ) -> None:
     """Show what `deploy` would do (+ create, ~ update, -/+ replace, - delete). Changes nothing."""
     glob = g(ctx)
     ui = glob.ui()
-    result = glob.workspace(ui).plan(refresh=not no_refresh, targets=target)
+    ttl_s = durations.parse_duration(ttl, "--ttl") if ttl else None
+    if rotate_key and (ttl_s or target):
+        raise typer.BadParameter("--rotate-key plans the key rotation alone: leave out --ttl and --target",
+                                 param_hint="--rotate-key")
+    result = glob.workspace(ui).plan(refresh=not no_refresh, targets=target, ttl=ttl_s, rotate_key=rotate_key)
     if json_out:
         ui.json({**result.plan.to_json(), "drift": result.drift, "refreshed": result.refreshed})
     else:
@@ -171,7 +161,7 @@ def destroy(
         ui.ok("Destroyed.")
 
 
-def _finish(ui: Any, ws: Any, result: Any) -> None:
+def _finish(ui: UI, ws: Workspace, result: DeployResult) -> None:
     outcome = result.outcome
     if outcome is not None and outcome.still_busy and not outcome.failures:
         ui.info(f"Still in progress in AWS: {', '.join(outcome.still_busy)}; `esmctl status` shows it.")
@@ -213,23 +203,17 @@ def stop(
             ui.warn("No running deployment to set a timer for.")
         return
     if idle_for is not None:
-        window = durations.parse_duration(idle_for, "--idle-for")
-        rows = ws.idle(window, names)
-        idle = [r["name"] for r in rows if r["idle"]]
-        if json_out:
-            ui.json({"window_seconds": window, "endpoints": rows, "idle": idle, "dry_run": dry_run})
-        else:
-            for r in rows:
-                (ui.warn if r["idle"] else ui.info)(f"{r['name']}: {r['endpoint_name']} — {r['reason']}")
-            ui.info(f"{len(idle)} idle for {durations.human(window)}: {', '.join(idle) or 'none'}"
-                    + (" (dry run: nothing stopped)" if dry_run else ""))
-        if dry_run or not idle:
+        found = ws.stop_idle(durations.parse_duration(idle_for, "--idle-for"), names, dry_run=dry_run, yes=yes,
+                             wait=not no_wait, show_idle=lambda f: render_idle(ui, f, json_out=json_out),
+                             show_plan=lambda p, d: render_plan(ui, p, d, out=False))
+        if found.stopped is None:  # a dry run, or nothing idle
             return
-        names, all_ = idle, False
+        result = found.stopped
     elif dry_run:
         raise typer.BadParameter("--dry-run goes with --idle-for", param_hint="--dry-run")
-    result = ws.stop(names, all=all_, yes=yes, wait=not no_wait, by="idle" if idle_for else "user",
-                     show_plan=lambda p, d: render_plan(ui, p, d, out=False))
+    else:
+        result = ws.stop(names, all=all_, yes=yes, wait=not no_wait,
+                         show_plan=lambda p, d: render_plan(ui, p, d, out=False))
     _fail_on(result, "stop")
     if result.outcome is not None:
         ui.ok("Stopped; the endpoints are no longer billed. `esmctl start NAME` recreates them.")
@@ -251,7 +235,7 @@ def start(
     _finish(ui, ws, result)
 
 
-def _fail_on(result: Any, what: str) -> None:
+def _fail_on(result: DeployResult, what: str) -> None:
     if result.outcome is not None and result.outcome.failures:
         n = len(result.outcome.failures)
         raise DeployFailed(f"{n} step{'s' if n != 1 else ''} of {what} failed (see above).",
@@ -335,21 +319,11 @@ def prices_refresh(
     json_out: bool = typer.Option(False, "--json", help="Print the fetched prices as JSON."),
 ) -> None:
     """Update the local price cache from the AWS Price List API (for this configuration's region)."""
-    import datetime as dt
-
-    from esmctl.api import new_aws, refresh_prices
-
     glob = g(ctx)
     ui = glob.ui()
-    if Path(glob.config or "esmctl.yaml").exists():
-        ws = glob.workspace(ui)
-        aws, region = ws.aws, ws.config.region
-    else:  # no configuration here: the region from --region, else the module's default
-        region = glob.region or "us-east-2"
-        aws = new_aws(region=region, profile=glob.profile, endpoint_url=glob.endpoint_url)
-    table, path = refresh_prices(aws, region, dt.datetime.now(dt.UTC))
+    r = glob.workspace(ui).prices_refresh()  # without esmctl.yaml: --region, else the module's default
     if json_out:
-        ui.json({"region": region, "cache": str(path), "prices": table})
+        ui.json(r)
         return
-    ui.ok(f"{len(table)} SageMaker real-time inference instance prices for {region} written to {path} "
-          "(on-demand, estimates; the model's Marketplace fee is extra).")
+    ui.ok(f"{len(r['prices'])} SageMaker real-time inference instance prices for {r['region']} written to "
+          f"{r['cache']} (on-demand, estimates; the model's Marketplace fee is extra).")

@@ -55,7 +55,9 @@ def rotate(
     """Create a new access key, store and verify it, then delete the old one."""
     glob = g(ctx)
     ui = glob.ui()
-    result = glob.workspace(ui).rotate_key(yes=yes)
+    from esmctl.cli.render import render_plan
+
+    result = glob.workspace(ui).rotate_key(yes=yes, show_plan=lambda p, d: render_plan(ui, p, d, out=False))
     if json_out:
         ui.json(result)
     else:

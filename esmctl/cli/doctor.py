@@ -4,7 +4,7 @@ checks and the `--smoke` test. Each maps its options onto a `Workspace` call and
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -14,6 +14,7 @@ from esmctl.errors import ChecksFailed, InvokeFailed
 if TYPE_CHECKING:  # rich (through esmctl.ui) is imported on first use: `--help` stays fast
     from rich.console import Console
 
+    from esmctl.api import DeployResult, Workspace
     from esmctl.doctor import Finding
     from esmctl.invoke import InvokeResult
     from esmctl.ui import UI
@@ -62,7 +63,7 @@ def doctor(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", he
                            hint="Apply the fix shown for each, then run `esmctl doctor` again.")
 
 
-def preflight(ui: UI, ws: Any, targets: list[str]) -> None:
+def preflight(ui: UI, ws: Workspace, targets: list[str]) -> None:
     """The checks `deploy` runs first (to stderr); ChecksFailed, before anything is created, on an error."""
     from esmctl import doctor as doctor_mod
 
@@ -113,17 +114,16 @@ def invoke(
         _summary(ui, result)
 
 
-def smoke_test(ui: UI, ws: Any, result: Any) -> None:
+def smoke_test(ui: UI, ws: Workspace, result: DeployResult) -> None:
     """`deploy --smoke`: invoke every endpoint this run created or updated; InvokeFailed if one fails."""
     from esmctl.ui import escape
 
-    names = sorted({a.deployment for a in result.plan.actions
-                    if a.kind in ("create_endpoint", "update_endpoint", "replace_endpoint")})
-    if result.outcome is None or not names:
+    tested = ws.smoke_test(result)
+    if not tested:
         ui.info("Smoke test: no endpoint was created or updated in this run; nothing to test.")
         return
     failed = []
-    for s in ws.smoke(names):
+    for s in tested:
         if s.result is not None:
             r = s.result
             tokens = f", {r.token_count} tokens" if r.token_count is not None else ""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from esmctl import prices
+from esmctl import durations, prices
 from esmctl.ui import UI, escape
 
 if TYPE_CHECKING:
+    from esmctl.api import IdleStop
     from esmctl.plan import Plan
 
 COLOR = {"+": "green", "~": "yellow", "-": "red", "-/+": "magenta"}
@@ -24,10 +25,8 @@ def render_plan(ui: UI, plan: Plan, drift: list[str], *, out: bool) -> None:
         con.print("No changes. The deployments match the configuration.")
     else:
         con.print("esmctl will perform the following actions:\n")
-        for a in plan.actions:
-            if a.kind == "forget_deployment":
-                continue
-            con.print(f"  [{COLOR[a.symbol]}]{escape(a.describe())}[/]")
+        for a in plan.shown:
+            con.print(f"  [{COLOR.get(a.symbol, 'cyan')}]{escape(a.describe())}[/]")
         con.print()
     for n in plan.notes:
         con.print(f"[dim]note:[/] {escape(n)}")
@@ -90,3 +89,14 @@ def _hcl(value: Any, indent: int = 0) -> str:
         inner = "\n".join(f'{pad}  "{k}" = {_hcl(v, indent + 1)}' for k, v in value.items())
         return "{\n" + inner + f"\n{pad}}}"
     return f'"{value}"'
+
+
+def render_idle(ui: UI, found: IdleStop, *, json_out: bool) -> None:
+    """What `stop --idle-for` found, before it stops anything: a line per endpoint, or JSON on stdout."""
+    if json_out:
+        ui.json(found.to_json())
+        return
+    for r in found.endpoints:
+        (ui.warn if r["idle"] else ui.info)(f"{r['name']}: {r['endpoint_name']} — {r['reason']}")
+    ui.info(f"{len(found.idle)} idle for {durations.human(found.window)}: {', '.join(found.idle) or 'none'}"
+            + (" (dry run: nothing stopped)" if found.dry_run else ""))

@@ -9,9 +9,12 @@ comes from. Everything here is plain Python: importing this module imports neith
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 # One re-entrant lock guards the sandbox's mutable state: this control object and the lifecycle
@@ -163,6 +166,12 @@ class SandboxControl:
       service's throttling error (SageMaker ThrottlingException, IAM/STS/CloudWatch Throttling, ...).
       S3, InvokeEndpoint and /moto-api/ are never throttled; in-process `mock_aws` is not throttled.
     - `request_hook`: see faults.py (inject errors, resets and kills; server mode).
+
+    What was asked (server mode; `reset()` empties it):
+    - `served`: the IAM action ("sagemaker:CreateModel", "s3:ListBucket", ...) of every request
+      the sandbox server handed to moto, whatever moto answered: see _served.py. Requests refused
+      before (unknown key, throttled, injected fault) and `/moto-api/` are not in it, nor the calls
+      of in-process `mock_aws`. Read it with `served_actions()` (a copy taken under the lock).
     """
 
     creating_seconds: float
@@ -178,6 +187,7 @@ class SandboxControl:
     enforce_iam_limits: bool
     enforce_metric_periods: bool
     rate_limits: dict[str, tuple[float, float]]
+    served: set[str]
 
     def __init__(self) -> None:
         self._updating_seconds: float | None = None
@@ -224,6 +234,7 @@ class SandboxControl:
             self._out_of_service.clear()
             self._new_keys.clear()
             self._buckets.clear()
+            self.served = set()  # a new set: a reference taken before keeps what it held
 
     def immediate(self) -> None:
         """No eventual-consistency delays and no rate limits (the size and period limits stay): for
@@ -348,6 +359,22 @@ class SandboxControl:
                 bucket = self._buckets[(service, operation)] = _Bucket(burst, now)
             return bucket.take(rate, burst, now)
 
+    # -- what was asked: the IAM actions served (see _served.py) -------------------------------
+
+    def note_served(self, action: str) -> None:
+        """The sandbox server is about to serve a request needing IAM action `action`."""
+        if action in self.served:  # the common case, without taking the lock
+            return
+        with lock:
+            self.served.add(action)
+
+    def served_actions(self) -> frozenset[str]:
+        """The IAM actions served since the last `reset()` (a copy)."""
+        with lock:
+            return frozenset(self.served)
+
+    # -------------------------------------------------------------------------------------------
+
     def is_unsubscribed(self, model_package: str) -> bool:
         with lock:
             wanted = model_package.lower()
@@ -359,3 +386,154 @@ class SandboxControl:
 
 
 control = SandboxControl()
+
+
+# ================================================================================================
+# EventBridge Scheduler: running schedules whose time has come (`fire_due_schedules`).
+#
+# moto stores schedules but never runs them, and the sandbox has no background clock: whoever drives
+# the sandbox in its process (a test) says when time has come. What AWS does, and so this:
+# - A one-time schedule `at(yyyy-mm-ddThh:mm:ss)` runs once, at that time in its
+#   ScheduleExpressionTimezone (EventBridge Scheduler User Guide, "Schedule types on EventBridge
+#   Scheduler", one-time schedules: docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html);
+#   a DISABLED schedule does not run.
+# - Scheduler assumes the target's RoleArn (whose trust policy must allow the service principal
+#   scheduler.amazonaws.com) and calls the target with that role's permissions (User Guide, "Set up
+#   the execution role", .../UserGuide/setting-up.html). A role that does not exist (or is not assumable yet, see
+#   `role_propagation_seconds`) cannot be assumed, whatever that knob says about CreateSchedule.
+# - A universal target `arn:aws:scheduler:::aws-sdk:<service>:<apiAction>` calls that API action of
+#   that service, in the schedule's account and region, with the target's `Input` JSON as the
+#   request parameters; the role needs the IAM action `<service>:<ApiAction>` (User Guide, "Using
+#   universal targets", .../UserGuide/managing-targets-universal.html, e.g.
+#   `arn:aws:scheduler:::aws-sdk:sqs:sendMessage`). The error texts below are the sandbox's own.
+# - After a one-time schedule has run, ActionAfterCompletion DELETE deletes it; NONE keeps it, and it
+#   does not run again (EventBridge Scheduler API reference, CreateSchedule, "ActionAfterCompletion").
+# Not modelled: rate()/cron() schedules, flexible time windows (a schedule runs at its time), StartDate
+# and EndDate, retries (a failed call is reported in `ScheduleRun.error`, where AWS would retry per
+# RetryPolicy and then send the event to the dead-letter queue). Universal targets the sandbox can
+# run are in `_UNIVERSAL_TARGETS`; any other target is reported as an error, not silently skipped.
+
+_FIRED = "_esmctl_fired"  # set on a moto Schedule: its LastModificationDate when it ran
+
+
+@dataclass(frozen=True)
+class ScheduleRun:
+    """One schedule run by `fire_due_schedules`: `error` is "" when its target call succeeded, else
+    "<ErrorCode>: <message>"."""
+
+    name: str
+    arn: str
+    target: str  # e.g. arn:aws:scheduler:::aws-sdk:sagemaker:deleteEndpoint
+    input: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def _at_time(expression: str, timezone: str | None) -> dt.datetime | None:
+    """The aware time of `at(yyyy-mm-ddThh:mm:ss)`; None for rate()/cron() expressions."""
+    from zoneinfo import ZoneInfo
+
+    if not (expression.startswith("at(") and expression.endswith(")")):
+        return None
+    try:
+        return dt.datetime.fromisoformat(expression[3:-1]).replace(tzinfo=ZoneInfo(timezone or "UTC"))
+    except (ValueError, KeyError):  # moto accepts any expression; AWS would have refused this one
+        return None
+
+
+def _sagemaker_delete_endpoint(account: str, region: str, params: dict[str, Any]) -> None:
+    from moto.sagemaker.models import sagemaker_backends
+
+    sagemaker_backends[account][region].delete_endpoint(params["EndpointName"])  # the patched one
+
+
+# (service, apiAction) of a universal target → (IAM action, the resource ARN it acts on, the call).
+_UNIVERSAL_TARGETS: dict[tuple[str, str], tuple[str, Any, Any]] = {
+    ("sagemaker", "deleteEndpoint"): (
+        "sagemaker:DeleteEndpoint",
+        lambda partition, account, region, params:
+            f"arn:{partition}:sagemaker:{region}:{account}:endpoint/{str(params.get('EndpointName', '')).lower()}",
+        _sagemaker_delete_endpoint,
+    ),
+}
+
+
+def _trusts_scheduler(role: Any) -> bool:
+    """Whether the role's trust policy lets scheduler.amazonaws.com assume it."""
+    try:
+        doc = json.loads(role.assume_role_policy_document)
+    except (TypeError, ValueError):
+        return False
+    statements = doc.get("Statement", [])
+    for st in statements if isinstance(statements, list) else [statements]:
+        actions = st.get("Action", [])
+        services = (st.get("Principal") or {}).get("Service", []) if isinstance(st.get("Principal"), dict) else []
+        actions = [actions] if isinstance(actions, str) else actions
+        services = [services] if isinstance(services, str) else services
+        if st.get("Effect") == "Allow" and "sts:AssumeRole" in actions and "scheduler.amazonaws.com" in services:
+            return True
+    return False
+
+
+def _run_target(account: str, region: str, target: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Call a schedule's target as Scheduler does: (its parsed Input, "" or the error)."""
+    from ._consistency import _find_role, role_assumable
+    from ._simulate import _decide, _policies
+
+    arn = str(target.get("Arn", ""))
+    try:
+        params = json.loads(target.get("Input") or "{}")
+    except ValueError:
+        return {}, "ValidationException: the target's Input is not JSON"
+    parts = arn.split(":")  # arn:aws:scheduler:::aws-sdk:sagemaker:deleteEndpoint
+    known = _UNIVERSAL_TARGETS.get((parts[6], parts[7])) if len(parts) == 8 and parts[5] == "aws-sdk" else None
+    if known is None:
+        return params, f"NotModelled: the sandbox cannot run target {arn}"
+    role_arn = str(target.get("RoleArn", ""))
+    role = _find_role(role_arn)
+    if role is None or not role_assumable(role_arn) or not _trusts_scheduler(role):
+        return params, f"AccessDeniedException: EventBridge Scheduler could not assume role {role_arn}"
+    iam_action, resource_of, call = known
+    resource = resource_of(parts[1], account, region, params)
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[account][parts[1]]
+    if _decide(_policies(iam, "role", role.name), iam_action, resource) != "allowed":
+        return params, (f"AccessDeniedException: User: {role_arn} is not authorized to perform: "
+                        f"{iam_action} on resource: {resource}")
+    try:
+        call(account, region, params)
+    except Exception as error:  # a moto service error: what the API would have answered
+        return params, f"{getattr(error, 'code', type(error).__name__)}: {getattr(error, 'message', error)}"
+    return params, ""
+
+
+def fire_due_schedules(now: dt.datetime | None = None) -> list[ScheduleRun]:
+    """Run every enabled one-time schedule due at `now` (default: the wall clock) that has not run
+    yet, in every account and region of the sandbox, as EventBridge Scheduler would (see above).
+
+    Each runs once (again only after UpdateSchedule changes it). Call after `apply_patches()`, in
+    the process that serves the sandbox. Returns what ran, oldest due first."""
+    from moto.scheduler.models import scheduler_backends
+
+    now = now or dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.UTC)
+    due: list[tuple[dt.datetime, str, str, Any, Any]] = []
+    with lock:
+        for account, regions in list(dict.items(scheduler_backends)):
+            for region, backend in list(dict.items(regions)):
+                for group in list(backend.schedule_groups.values()):
+                    for schedule in list(group.schedules.values()):
+                        at = _at_time(schedule.schedule_expression, schedule.schedule_expression_timezone)
+                        if (at is None or at > now or schedule.state != "ENABLED"
+                                or getattr(schedule, _FIRED, None) == schedule.last_modified_date):
+                            continue
+                        due.append((at, account, region, backend, schedule))
+        runs = []
+        for _, account, region, backend, schedule in sorted(due, key=lambda d: d[0]):
+            setattr(schedule, _FIRED, schedule.last_modified_date)
+            params, error = _run_target(account, region, schedule.target)
+            runs.append(ScheduleRun(schedule.name, schedule.arn, str(schedule.target.get("Arn", "")), params, error))
+            if schedule.action_after_completion == "DELETE":
+                backend.delete_schedule(schedule.group_name, schedule.name)
+    return runs

@@ -15,17 +15,21 @@ Every request passes through `FaultMiddleware`, in this order (see docs/aws-beha
    service, operation, whether it changes something, whether esmctl sent it) and may answer it
    with an AWS-shaped error, drop the connection, or run it and then call back (e.g. to SIGKILL
    the esmctl process right after a mutating call). Moto has no fault-injection API; this is how
-   the reliability suite injects throttling, 5xx, connection resets and kills.
+   the reliability suite injects throttling, 5xx, connection resets and kills. `SeededFaults` is
+   such a hook that injects faults at random, the same ones for the same seed whatever the order in
+   which the server's threads serve the requests.
 Steps 2 and 3 cost a dict look-up and a regex when nothing is pending; the body is read only for
 query-protocol requests (their operation is in it) or when a hook is set. Plain Python: no moto.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -81,6 +85,48 @@ class FaultError:
 
 RESET = "reset"  # drop the connection without an answer
 Hook = Callable[[RequestInfo], "FaultError | str | Callable[[], None] | None"]
+
+
+class SeededFaults:
+    """A `request_hook` that answers a share `rate` of the requests it picks (default: those esmctl
+    sends) with one of `faults`, reproducibly.
+
+    The sandbox server answers each request on its own thread, so a hook that draws from one shared
+    RNG gives each request whatever number is next, which depends on how the threads interleave.
+    Here the decision for a request depends only on (seed, service, operation, n), n counting that
+    operation's requests from 0: the n-th CreateModel gets the same answer under the same seed,
+    whichever thread sends it and whatever ran in between. `decisions` keeps, per (service,
+    operation), the answer given to each request in order (None: passed through); `injected` lists
+    the faults as "Operation#n:Code" in the order they happened.
+    """
+
+    def __init__(self, seed: int, rate: float, faults: list[FaultError | str],
+                 pick: Callable[[RequestInfo], bool] = lambda req: req.from_esmctl) -> None:
+        if not 0.0 <= rate <= 1.0 or not faults:
+            raise ValueError("rate must be within [0, 1] and faults must not be empty")
+        self.seed, self.rate, self.faults, self.pick = seed, rate, list(faults), pick
+        self.decisions: dict[tuple[str, str], list[FaultError | str | None]] = {}
+        self.injected: list[str] = []
+        self._lock = threading.Lock()
+
+    def decide(self, service: str, operation: str, n: int) -> FaultError | str | None:
+        """The answer to the n-th `operation` request (pure: no state, no clock)."""
+        digest = hashlib.sha256(f"{self.seed}\0{service}\0{operation}\0{n}".encode()).digest()
+        if int.from_bytes(digest[:8], "big") / 2**64 >= self.rate:
+            return None
+        return self.faults[int.from_bytes(digest[8:16], "big") % len(self.faults)]
+
+    def __call__(self, req: RequestInfo) -> FaultError | str | None:
+        if not self.pick(req):
+            return None
+        with self._lock:
+            seen = self.decisions.setdefault((req.service, req.operation), [])
+            n = len(seen)
+            fault = self.decide(req.service, req.operation, n)
+            seen.append(fault)
+            if fault is not None:
+                self.injected.append(f"{req.operation}#{n}:{fault.code if isinstance(fault, FaultError) else fault}")
+        return fault
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,11 +209,34 @@ def _operation(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
         if action:
             return service, action
     method = environ.get("REQUEST_METHOD", "GET")
-    verb = {"POST": "Create", "PUT": "Update", "DELETE": "Delete", "PATCH": "Update"}.get(method, "Get")
     path = environ.get("PATH_INFO", "/").strip("/").split("/")
+    if service == "s3":  # path-style (an endpoint URL with an IP address): /bucket/key
+        return service, _s3_operation(method, bool(path[0]), len(path) > 1 and bool(path[1]), query)
+    verb = {"POST": "Create", "PUT": "Update", "DELETE": "Delete", "PATCH": "Update"}.get(method, "Get")
     if service == "sagemaker" and path and path[0] == "endpoints":  # sagemaker-runtime
         return "sagemaker-runtime", "InvokeEndpoint"
     return service, verb + (path[0].rstrip("s").title() if path and path[0] else "")
+
+
+def _s3_operation(method: str, bucket: bool, key: bool, query: str) -> str:
+    """The S3 API operation of a path-style request, for the common ones (S3 API reference names):
+    objects, buckets, and a bucket's sub-resources (`?versioning` → GetBucketVersioning, ...)."""
+    params = parse_qs(query, keep_blank_values=True)
+    if method == "POST" and "delete" in params:
+        return "DeleteObjects"
+    if key:
+        return {"PUT": "PutObject", "DELETE": "DeleteObject", "HEAD": "HeadObject"}.get(method, "GetObject")
+    if not bucket:
+        return "ListBuckets"
+    if method == "GET" and "versions" in params:
+        return "ListObjectVersions"
+    if method == "GET" and params.get("list-type") == ["2"]:
+        return "ListObjectsV2"
+    sub = next((k for k, v in params.items() if v == [""]), "")
+    verb = {"PUT": "Put", "DELETE": "Delete", "HEAD": "Head"}.get(method, "Get")
+    if sub:
+        return f"{verb}Bucket{sub.title()}"
+    return {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}.get(method, "ListObjects")
 
 
 def _environ_headers(environ: dict[str, Any]) -> dict[str, str]:

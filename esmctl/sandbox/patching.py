@@ -45,10 +45,6 @@ def apply_patches() -> None:
         _applied = True
 
 
-def patches_applied() -> bool:
-    return _applied
-
-
 def replace(owner: Any, name: str, new: Any) -> None:
     """Set `owner.name = new`, remembering the original once (see `original`)."""
     key = (owner, name)

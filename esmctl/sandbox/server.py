@@ -2,7 +2,9 @@
 
 `start_server()` serves in a background thread of this process (so `control` still steers it);
 `serve_forever()` is what `esmctl sandbox` runs. Every AWS service moto knows is served on the one
-URL; point boto3 at it with `endpoint_url=` or AWS_ENDPOINT_URL.
+URL; point boto3 at it with `endpoint_url=` or AWS_ENDPOINT_URL. Each request passes faults.py's
+checks (new keys, rate limits, injected faults), then `_served.ServedRecorder` notes its IAM action
+in `control.served`, then moto answers it.
 """
 
 from __future__ import annotations
@@ -60,10 +62,13 @@ def _moto_server_class() -> type:
     class _SandboxMotoServer(ThreadedMotoServer):
         def start(self) -> None:
             _check_port_free(self._ip_address, self._port)
+            from ._served import ServedRecorder
             from .control import control
             from .faults import FaultMiddleware
 
-            app = FaultMiddleware(DomainDispatcherApplication(create_backend_app), lambda: control.request_hook)
+            # faults.py's checks first, then `control.served` notes what moto is handed (_served.py).
+            moto_app = ServedRecorder(DomainDispatcherApplication(create_backend_app), control)
+            app = FaultMiddleware(moto_app, lambda: control.request_hook)
             try:
                 self._server = make_server(
                     self._ip_address, self._port, app, True, request_handler=MotoRequestHandler

@@ -8,7 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,3 +132,86 @@ def deploy(cli: Env, *extra: str) -> Result:
 @pytest.fixture
 def cli(sandbox: Any, sandbox_server: Any, tmp_path: Path) -> Env:
     return Env(tmp_path, sandbox_server.url)
+
+
+class AtRequest:
+    """A sandbox `request_hook` that marks a point in an esmctl run: the moment the sandbox has
+    served `nth` requests (from 1) of `operation` that esmctl sent to `service`. Then, before that
+    answer goes back, `then()` runs in the server (e.g. SIGKILL or SIGSTOP the esmctl process) and
+    `reached` is set; with `hold=True` the answer then waits until `release` is set. No sleeps:
+    tests wait on `reached`, and the run cannot move past that request until the test lets it.
+    """
+
+    def __init__(self, service: str, operation: str, nth: int = 1, then: Callable[[], None] = lambda: None,
+                 hold: bool = False) -> None:
+        self.service, self.operation, self.nth, self.then, self.hold = service, operation, nth, then, hold
+        self.reached = threading.Event()
+        self.release = threading.Event()
+        self._served = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, req: Any) -> Any:
+        if not (req.from_esmctl and req.service == self.service and req.operation == self.operation):
+            return None
+        return self._served_one  # called once the request has been served, before it is answered
+
+    def _served_one(self) -> None:
+        with self._lock:
+            self._served += 1
+            if self._served != self.nth:
+                return
+        try:
+            self.then()
+        finally:
+            self.reached.set()
+        if self.hold:
+            self.release.wait(timeout=120)
+
+    def wait(self, timeout: float = 60) -> None:
+        assert self.reached.wait(timeout), f"esmctl never sent {self.service} {self.operation} #{self.nth}"
+
+
+class SandboxClock:
+    """The clock of the sandbox's endpoint lifecycle, moved on by the test instead of waited for.
+
+    esmctl/sandbox/_sagemaker.py times Creating/Updating/Deleting (and a new endpoint config's lookup
+    delay) with `time.monotonic()`; the `sandbox_clock` fixture puts this object in place of that
+    module's `time`, so `advance(60)` makes an endpoint created with `creating_seconds = 60` InService
+    at once. Everything else (esmctl, IAM's delays) keeps the real clock.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@pytest.fixture
+def sandbox_clock(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> SandboxClock:
+    from esmctl.sandbox import _sagemaker
+
+    clock = SandboxClock()
+    monkeypatch.setattr(_sagemaker, "time", clock)
+    return clock
+
+
+def run_until_waiting_then_advance(cli: Env, clock: SandboxClock, seconds: float, *args: str) -> Result:
+    """Run `esmctl *args`; once it says it is waiting for endpoints to be InService, move the sandbox
+    clock on by `seconds` (so they come up while it waits). Its stderr is read line by line."""
+    p = cli.popen(*args)
+    assert p.stderr is not None
+    seen: list[str] = []
+    for line in p.stderr:
+        seen.append(line)
+        if line.startswith("Waiting for") and "InService" in line:
+            clock.advance(seconds)
+            break
+    out, rest = p.communicate(timeout=120)
+    return Result(p.returncode, out, "".join(seen) + rest)

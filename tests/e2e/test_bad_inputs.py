@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -70,8 +71,39 @@ def _params() -> list[Any]:
     return out
 
 
-def test_corpus_is_big_enough() -> None:
-    assert len(list(CASES.glob("*.yaml"))) >= 40
+def test_every_case_file_is_collected_as_a_valid_case() -> None:
+    """No case is silently left out: every file of the corpus (but its README) is a well-formed
+    `NNN-what.yaml` case with a unique number, and each one is a parameter of test_bad_input."""
+    files = sorted(p.name for p in CASES.iterdir() if p.name != "README.md")
+    assert files, f"no cases in {CASES}"
+    misnamed = [f for f in files if not re.fullmatch(r"[1-6]\d\d-[a-z0-9-]+\.yaml", f)]
+    assert not misnamed, f"not run (cases are NNN-what.yaml, see the README): {misnamed}"
+    numbers = [f[:3] for f in files]
+    twice = sorted({n for n in numbers if numbers.count(n) > 1})
+    assert not twice, f"case numbers used twice: {twice}"
+    for f in files:
+        load_case(CASES / f)  # raises with the file's name when a case is malformed
+    collected = [param.values[0].name for param in _params()]
+    assert collected == files
+
+
+def test_the_checks_fail_a_command_that_does_not_refuse(cli: Env) -> None:
+    """The checks test_bad_input applies are not vacuous: a good configuration (exit 0) and a refusal
+    without the expected message are both reported as failures."""
+    accepted = Case(what="a valid configuration", expect_code=1, expect=["esmctl.yaml:"])
+    write_files(cli.folder, accepted.files)
+    before = snapshot_folder(cli.folder)
+    r = run(cli, accepted)
+    assert r.code == 0, r.text  # esmctl validate accepts the basic example
+    with pytest.raises(AssertionError, match="exit 0"):
+        check(cli, accepted, r, aws_before=None, folder_before=before)
+
+    wrong_message = Case(what="refused, but not with these words", expect_code=2, expect=["no such words anywhere"],
+                         args=["no-such-command"])
+    r = run(cli, wrong_message)
+    assert r.code == 2, r.text
+    with pytest.raises(AssertionError, match="expected 'no such words anywhere' in stderr"):
+        check(cli, wrong_message, r, aws_before=None, folder_before=before)
 
 
 # --- the folder ---------------------------------------------------------------------------------
@@ -200,12 +232,15 @@ def prepare(cli: Env, case: Case) -> bool:
 def test_bad_input(cli: Env, path: Path) -> None:
     case = load_case(path)
     honour = prepare(cli, case)
-    deployed = "deployed" in case.setup
-    aws_before = snapshot_aws(cli) if deployed else None  # else: nothing, in a fresh sandbox
+    aws_before = snapshot_aws(cli) if "deployed" in case.setup else None  # else: nothing, in a fresh sandbox
     folder_before = snapshot_folder(cli.folder)
-
     r = run(cli, case, honour_permissions=honour)
+    check(cli, case, r, aws_before=aws_before, folder_before=folder_before)
 
+
+def check(cli: Env, case: Case, r: Result, *, aws_before: dict[str, list[str]] | None,
+          folder_before: dict[str, Any]) -> None:
+    """The promise for bad input (see the module docstring); AssertionError with a report if broken."""
     report = f"{case.what}\n$ esmctl {' '.join(case.args)}  -> exit {r.code}\n--- stdout\n{r.out}--- stderr\n{r.err}"
     assert "Traceback" not in r.text, report
     assert "Internal error" not in r.err, report  # esmctl's own words for a bug
@@ -215,7 +250,7 @@ def test_bad_input(cli: Env, path: Path) -> None:
         assert s in r.err, f"expected {s!r} in stderr\n{report}"
     assert len(r.err.splitlines()) <= MAX_STDERR_LINES, report
     aws_after = snapshot_aws(cli)
-    if deployed:
+    if aws_before is not None:
         assert aws_after == aws_before, f"AWS changed\n{report}"
     else:
         assert not any(aws_after.values()), f"AWS changed: {aws_after}\n{report}"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from typing import Any
 
 import pytest
 
 from esmctl.api import Workspace
+from esmctl.sandbox.control import fire_due_schedules
 from esmctl.ui import UI
 from tests.e2e.conftest import Env, deploy, eventually
 
@@ -111,10 +111,14 @@ def test_idle_auto_stop_stops_exactly_the_idle_endpoints(cli: Env) -> None:
 
 
 def test_ttl_timer_deletes_only_that_endpoint_and_is_recognised_when_fired(cli: Env) -> None:
-    cli.example("basic")
-    deploy(cli, "--ttl", "2s")
-    d = dep_state(cli)
+    cli.example("multi_model")
+    deploy(cli)
+    # A TTL so short that the timer is due when deploy returns (its time is kept to the second,
+    # rounded down): esmctl, on the wall clock, sees it as due without the test waiting for it.
+    deploy(cli, "--target", "prototype_model", "--ttl", "0.01s")
+    d, other = dep_state(cli), dep_state(cli, "performance_model")
     timer = d["stop_schedule"]
+    assert other.get("stop_schedule") is None
     sched = cli.client("scheduler").get_schedule(Name=timer["name"])
     assert sched["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:sagemaker:deleteEndpoint"
     assert json.loads(sched["Target"]["Input"]) == {"EndpointName": d["endpoint"]["name"]}
@@ -124,22 +128,31 @@ def test_ttl_timer_deletes_only_that_endpoint_and_is_recognised_when_fired(cli: 
     (stmt,) = pol["Statement"]
     assert stmt["Action"] == "sagemaker:DeleteEndpoint"
     assert stmt["Resource"] == f"arn:aws:sagemaker:us-east-2:123456789012:endpoint/{d['endpoint']['name'].lower()}"
-    status = json.loads(cli.run("status", "--json").out)["deployments"][0]
-    assert status["stop_scheduled_at"] == timer["at"]
+    status = {r["name"]: r for r in json.loads(cli.run("status", "--json").out)["deployments"]}
+    assert status["prototype_model"]["stop_scheduled_at"] == timer["at"]
 
+    # EventBridge Scheduler runs the schedule (the sandbox, told the time): before its time nothing
+    # happens; at its time it deletes that endpoint, as the timer's role, and nothing else.
     due = dt.datetime.fromisoformat(timer["at"].replace("Z", "+00:00"))
-    while dt.datetime.now(dt.UTC) <= due:  # wait for the timer's time to come (not a timing assertion)
-        time.sleep(0.2)
-    cli.client("sagemaker").delete_endpoint(EndpointName=d["endpoint"]["name"])  # what the schedule does
+    sm = cli.client("sagemaker")
+    assert fire_due_schedules(now=due - dt.timedelta(seconds=1)) == []
+    assert len(sm.list_endpoints()["Endpoints"]) == 2
+    (run,) = fire_due_schedules(now=due)
+    assert (run.name, run.error, run.input) == (timer["name"], "", {"EndpointName": d["endpoint"]["name"]})
+    assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == [other["endpoint"]["name"]]
+    assert fire_due_schedules(now=due + dt.timedelta(hours=1)) == []  # a one-time schedule runs once
+
     p = cli.run("plan", "--detailed-exitcode")
     assert p.code == 0, p.text
     assert "drift" not in p.out
-    status = json.loads(cli.run("status", "--json").out)["deployments"][0]
-    assert status["status"] == "stopped (by schedule)"
+    status = {r["name"]: r for r in json.loads(cli.run("status", "--json").out)["deployments"]}
+    assert status["prototype_model"]["status"] == "stopped (by schedule)"
+    assert status["performance_model"]["status"] == "InService"
     r = cli.run("start", "prototype_model")
     assert r.code == 0, r.text
     assert "- prototype_model: stop timer" in r.err
     assert cli.client("scheduler").list_schedules()["Schedules"] == []
+    assert sm.describe_endpoint(EndpointName=d["endpoint"]["name"])["EndpointStatus"] == "InService"
 
 
 def test_destroy_removes_timers_and_their_roles(cli: Env) -> None:

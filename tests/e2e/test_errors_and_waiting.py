@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import time
+import threading
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Env
+from tests.e2e.conftest import AtRequest, Env, SandboxClock, run_until_waiting_then_advance
 
 pytestmark = pytest.mark.e2e
 PKG = ("arn:aws:sagemaker:us-east-2:057799348421:model-package/"
@@ -40,6 +40,13 @@ def test_instance_quota_exceeded(cli: Env, sandbox: Any) -> None:
     assert r.code == 1 and "Traceback" not in r.text
     assert "quota" in r.err and "Service Quotas" in r.err
     assert "ml.g5.2xlarge for endpoint usage" in r.err
+    # Refused by the pre-deploy checks, before anything billable or anything at all was made.
+    sm, iam = cli.client("sagemaker"), cli.client("iam")
+    assert sm.list_models()["Models"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []
+    assert sm.list_endpoints()["Endpoints"] == []
+    assert iam.list_roles()["Roles"] == []
+    assert not (cli.folder / "state").exists(), sorted(p.name for p in (cli.folder / "state").iterdir())
 
 
 def test_no_credentials(cli: Env) -> None:
@@ -56,9 +63,9 @@ def test_no_credentials(cli: Env) -> None:
     assert "no AWS credentials were found" in p.stderr and "esmctl demo" in p.stderr
 
 
-def test_timeout_saves_state_and_next_deploy_resumes(cli: Env, sandbox: Any) -> None:
+def test_timeout_saves_state_and_next_deploy_resumes(cli: Env, sandbox: Any, sandbox_clock: SandboxClock) -> None:
     cli.example("basic")
-    sandbox.creating_seconds = 8  # still Creating after this deploy, a plan and the next deploy's checks, under load
+    sandbox.creating_seconds = 600  # Creating until the test moves the sandbox's clock on
     r = cli.run("deploy", "--yes", "--timeout", "1")
     assert r.code == 1
     assert "still Creating" in r.err and "run `esmctl deploy` again" in r.err
@@ -66,31 +73,44 @@ def test_timeout_saves_state_and_next_deploy_resumes(cli: Env, sandbox: Any) -> 
     assert dep["endpoint"]["created"] is True
     p = cli.run("plan")
     assert "deploy waits for it" in p.out
-    r = cli.run("deploy", "--yes")
+    r = run_until_waiting_then_advance(cli, sandbox_clock, 600, "deploy", "--yes")
     assert r.code == 0, r.text
-    assert "InService" in r.err
+    assert "Waiting for 1 endpoint to be InService" in r.err and "InService" in r.err.split("Waiting for", 1)[1]
+    assert cli.client("sagemaker").list_endpoints()["Endpoints"][0]["EndpointName"] == dep["endpoint"]["name"]
     assert cli.run("plan", "--detailed-exitcode").code == 0
 
 
-def test_ctrl_c_while_waiting_exits_130_and_names_what_is_creating(cli: Env, sandbox: Any) -> None:
+def test_ctrl_c_while_waiting_exits_130_and_names_what_is_creating(cli: Env, sandbox: Any,
+                                                                  sandbox_clock: SandboxClock) -> None:
     cli.example("basic")
-    sandbox.creating_seconds = 3
+    sandbox.creating_seconds = 600  # Creating until the test moves the sandbox's clock on
+    # esmctl waits once its first ListEndpoints poll after CreateEndpoint; that poll's answer is held
+    # until Ctrl-C has been sent, so the signal arrives while it is waiting, on any machine.
+    polled = AtRequest("sagemaker", "ListEndpoints", hold=True)
+    created = threading.Event()
+
+    def hook(req: Any) -> Any:
+        if req.from_esmctl and req.operation == "CreateEndpoint":
+            created.set()
+            return None
+        return polled(req) if created.is_set() else None
+
+    sandbox.request_hook = hook
     p = cli.popen("deploy", "--yes")
-    deadline = time.time() + 30
-    err = ""
-    while time.time() < deadline:
-        if cli.state_file.exists() and '"created": true' in cli.state_file.read_text() and \
-                '"Creating"' in cli.state_file.read_text():
-            break
-        time.sleep(0.05)
-    time.sleep(0.3)  # let it enter the wait loop
-    p.send_signal(signal.SIGINT)
+    try:
+        polled.wait()
+        p.send_signal(signal.SIGINT)
+    finally:
+        polled.release.set()
     _, err = p.communicate(timeout=30)
+    sandbox.request_hook = None
     assert p.returncode == 130, err
     assert "state is saved" in err and "Endpoint-ESMC-300M-1-" in err
     assert not (cli.folder / "state" / "dev.lock").exists()
-    r = cli.run("deploy", "--yes")  # picks the wait up again
+    assert json.loads(cli.state_file.read_text())["deployments"]["prototype_model"]["endpoint"]["created"] is True
+    r = run_until_waiting_then_advance(cli, sandbox_clock, 600, "deploy", "--yes")  # picks the wait up again
     assert r.code == 0, r.text
+    assert "Waiting for 1 endpoint to be InService" in r.err
     assert cli.run("plan", "--detailed-exitcode").code == 0
 
 

@@ -81,6 +81,8 @@ SCENARIOS: dict[str, tuple[Callable[[Env], None], list[str]]] = {
     "stop": (deployed, ["stop", "--all", "--yes"]),
     "start": (stopped, ["start", "--all"]),
     "rotate": (deployed, ["creds", "rotate", "--yes"]),
+    # The timers' own calls (the rest of a fresh `deploy --ttl` is the "deploy" scenario's).
+    "ttl": (deployed, ["deploy", "--yes", "--ttl", "8h"]),
     "update": (changed_type, ["deploy", "--yes"]),
 }
 # Which requests count as kill points: every mutating call, or (remote state, whose SageMaker and IAM
@@ -114,6 +116,14 @@ def converged(cli: Env, scenario: str) -> None:
         assert state["deployments"] == {} and state["role"] is None
         return
     assert users == ["esm-shared-invoke-dev"] and len(secrets) == 1
+    timers = {d["stop_schedule"]["name"]: d["stop_schedule"] for d in state["deployments"].values()
+              if d.get("stop_schedule")}
+    schedules = {s["Name"] for s in cli.client("scheduler").list_schedules()["Schedules"]}
+    stop_roles = {r["RoleName"] for r in iam.list_roles()["Roles"] if "-stop-" in r["RoleName"]}
+    assert schedules == set(timers) and stop_roles == {t["role_name"] for t in timers.values()}
+    assert all(t["created"] for t in timers.values())
+    if scenario == "ttl":
+        assert len(timers) == len(state["deployments"]) == 2  # one timer per running deployment, none twice
     keys = iam.list_access_keys(UserName="esm-shared-invoke-dev")["AccessKeyMetadata"]
     assert [k["AccessKeyId"] for k in keys] == [state["shared_account"]["access_key_id"]]
     for name, d in state["deployments"].items():

@@ -52,6 +52,8 @@ def recorded(cli: Env) -> dict[str, list[str]]:
                 out[kind].append(dep[kind]["name"])
         for r in dep["retired"]:
             out[r["kind"]].append(r["name"])
+        if dep.get("stop_schedule"):  # a stop timer's role (tagged as the deployment's), recorded before creation
+            out["role"].append(dep["stop_schedule"]["role_name"])
     return {k: sorted(v) for k, v in out.items()}
 
 

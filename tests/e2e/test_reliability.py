@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import random
+import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from esmctl.sandbox.faults import RESET, FaultError, RequestInfo
-from tests.e2e.conftest import Env, deploy
+from esmctl.sandbox.faults import RESET, FaultError, RequestInfo, SeededFaults
+from tests.e2e.conftest import AtRequest, Env, deploy
 from tests.e2e.test_lifecycle import recorded, tagged
 
 pytestmark = pytest.mark.e2e
@@ -62,15 +62,21 @@ def test_drift_is_reported_planned_and_repaired(cli: Env, sandbox: Any) -> None:
 
 # --- concurrency -----------------------------------------------------------------------------------
 
-def test_two_deploys_started_together_one_proceeds(cli: Env, sandbox: Any) -> None:
+def test_a_second_deploy_while_one_holds_the_lock_is_refused(cli: Env, sandbox: Any) -> None:
     cli.example("basic")
-    sandbox.creating_seconds = 3
-    a, b = cli.popen("deploy", "--yes"), cli.popen("deploy", "--yes")
-    (_, err_a), (_, err_b) = a.communicate(timeout=120), b.communicate(timeout=120)
-    codes = sorted([a.returncode, b.returncode])
-    assert codes == [0, 1], (err_a, err_b)
-    loser = err_a if a.returncode else err_b
-    assert "locked by pid" in loser and "esmctl deploy --yes" in loser
+    # `a` is held at its first change in AWS (made under the lock) until `b` has been refused.
+    holding = AtRequest("iam", "CreateRole", hold=True)
+    sandbox.request_hook = holding
+    a = cli.popen("deploy", "--yes")
+    try:
+        holding.wait()
+        b = cli.run("deploy", "--yes")
+    finally:
+        holding.release.set()
+    _, err_a = a.communicate(timeout=120)
+    assert a.returncode == 0, err_a
+    assert b.code == 1, b.text
+    assert f"locked by pid {a.pid}" in b.err and "esmctl deploy --yes" in b.err
     assert len(cli.client("sagemaker").list_endpoints()["Endpoints"]) == 1
 
 
@@ -78,54 +84,91 @@ def test_plan_and_status_need_no_lock(cli: Env) -> None:
     cli.example("basic")
     deploy(cli)
     lock = cli.folder / "state" / "dev.lock"
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        lock.write_text(json.dumps({"pid": holder.pid, "host": __import__("socket").gethostname(),
-                                    "command": "esmctl deploy", "since": "2026-11-27T10:00:00Z"}))
-        assert cli.run("plan").code == 0
-        assert cli.run("status").code == 0
-        assert cli.run("deploy", "--yes").code == 1
-    finally:
-        holder.kill()
-        holder.wait()
+    # held by a live process on this host: this test's own
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                "command": "esmctl deploy", "since": "2026-11-27T10:00:00Z"}))
+    assert cli.run("plan").code == 0
+    assert cli.run("status").code == 0
+    r = cli.run("deploy", "--yes")
+    assert r.code == 1 and f"locked by pid {os.getpid()}" in r.err, r.text
 
 
 # --- state safety ----------------------------------------------------------------------------------
 
-def test_state_is_never_half_written_when_killed_mid_write(tmp_path: Path) -> None:
-    """Kill a process that rewrites a large state in a loop, 8 times at random moments."""
-    writer = textwrap.dedent(f"""
-        from esmctl import state as st
-        s = st.State(region="us-east-2", environment="dev")
-        for i in range(300):
-            s.deployments[f"d{{i}}"] = st.DeploymentState(selector="ESMC-300M", suffix="0000abcd",
-                                                          forge_model_name="esmc-300m-2024-12")
-        p = __import__("pathlib").Path({str(tmp_path / "dev.json")!r})
-        while True:
-            st.write(p, s)
-    """)
-    rng = random.Random(7)
-    target = tmp_path / "dev.json"
-    for _ in range(8):
-        serial_before = json.loads(target.read_text())["serial"] if target.exists() else 0
-        proc = subprocess.Popen([sys.executable, "-c", writer])
-        while not target.exists() or json.loads(target.read_bytes() or b'{"serial": 0}').get("serial", 0) \
-                <= serial_before + 1:  # it is writing now (two writes done since it started)
-            time.sleep(0.01)
-        time.sleep(rng.random() * 0.2)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        from esmctl import state as st
-        s = st.read(tmp_path / "dev.json")  # always a whole document, never a torn one
-        assert s is not None and len(s.deployments) == 300
-        backup = st.read(st.backup_path(tmp_path / "dev.json"))
-        assert backup is not None and backup.serial in (s.serial - 1, s.serial)
+# Rewrites the state at argv[1], SIGKILLing itself right before its argv[2]-th I/O call (open,
+# write, flush, fsync, chmod, link, replace, unlink, ... of the os and io modules) made while
+# `state.write` runs; 0: never. Prints how many such calls the write makes. (Right after a call is
+# right before the next one: nothing reaches the disk in between.)
+KILLED_WRITER = textwrap.dedent("""
+    import io, os, signal, sys
+    from pathlib import Path
+    from esmctl import state as st
+
+    path, kill_at = Path(sys.argv[1]), int(sys.argv[2])
+    s = st.read(path)
+    points = 0
+
+    def is_io(fn):
+        if getattr(fn, "__name__", "") in ("getpid", "stat", "lstat", "fileno"):  # changes nothing
+            return False
+        owner = getattr(fn, "__self__", None)
+        return getattr(fn, "__module__", None) in ("posix", "_io", "io") or isinstance(owner, io.IOBase)
+
+    def profile(frame, event, fn):
+        global points
+        if event == "c_call" and is_io(fn):
+            points += 1
+            if points == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    sys.setprofile(profile)
+    st.write(path, s)
+    sys.setprofile(None)
+    print(points)
+""")
+
+
+def test_state_is_never_half_written_when_killed_at_any_step_of_a_write(tmp_path: Path) -> None:
+    """Kill a process writing a large state right before each of its I/O calls, in turn: the state
+    is always a whole document, and its backup the one before or the same."""
+    from esmctl import state as st
+
+    path = tmp_path / "dev.json"
+    s = st.State(region="us-east-2", environment="dev")
+    for i in range(300):
+        s.deployments[f"d{i}"] = st.DeploymentState(selector="ESMC-300M", suffix="0000abcd",
+                                                    forge_model_name="esmc-300m-2024-12")
+    st.write(path, s)
+    st.write(path, s)  # and a backup
+
+    def write(kill_at: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path), str(kill_at)],
+                              capture_output=True, text=True, timeout=60)
+
+    whole = write(0)
+    assert whole.returncode == 0, whole.stderr
+    points = int(whole.stdout)
+    assert points >= 4, f"a write with only {points} I/O calls?"
+    for k in range(1, points + 1):
+        before = st.read(path)
+        assert before is not None
+        killed = write(k)
+        assert killed.returncode == -signal.SIGKILL, (k, killed.stdout, killed.stderr)
+        after = st.read(path)  # always a whole document, never a torn one
+        assert after is not None and len(after.deployments) == 300, k
+        assert after.serial in (before.serial, before.serial + 1), k
+        backup = st.read(st.backup_path(path))
+        assert backup is not None and backup.serial in (after.serial - 1, after.serial), k
+    assert write(0).returncode == 0  # what a killed write left behind does not get in the way
+    final = st.read(path)
+    assert final is not None and len(final.deployments) == 300
 
 
 # --- injected faults -------------------------------------------------------------------------------
 
-TRANSIENT = [FaultError(400, "ThrottlingException", "Rate exceeded"), FaultError(500, "InternalFailure"),
-             FaultError(503, "ServiceUnavailable"), RESET]
+TRANSIENT: list[FaultError | str] = [
+    FaultError(400, "ThrottlingException", "Rate exceeded"), FaultError(500, "InternalFailure"),
+    FaultError(503, "ServiceUnavailable"), RESET]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
@@ -133,20 +176,13 @@ def test_deploy_and_destroy_survive_30_percent_transient_faults(cli: Env, sandbo
     cli.example("basic_shared_user")
     path = cli.folder / "esmctl.yaml"
     path.write_text(path.read_text() + "  performance_model:\n    selector: ESMC-300M\n")
-    rng = random.Random(seed)
-    injected: list[str] = []
-
-    def hook(req: RequestInfo) -> Any:
-        if req.from_esmctl and rng.random() < 0.3:
-            fault = rng.choice(TRANSIENT)
-            injected.append(f"{req.operation}:{fault if fault == RESET else fault.code}")  # type: ignore[union-attr]
-            return fault
-        return None
-
+    # The n-th request of each operation gets the same answer for the same seed, however the server's
+    # threads interleave (faults.SeededFaults; tests/sandbox/test_faults.py shows it).
+    hook = SeededFaults(seed, 0.3, TRANSIENT)
     sandbox.request_hook = hook
     deploy(cli)
     sandbox.request_hook = None
-    assert injected, "no fault was injected"
+    assert hook.injected, "no fault was injected"
     assert tagged(cli) == recorded(cli)
     assert len(tagged(cli)["endpoint"]) == 2
     assert len(cli.client("iam").list_access_keys(UserName="esm-shared-invoke-dev")["AccessKeyMetadata"]) == 1
@@ -157,7 +193,7 @@ def test_deploy_and_destroy_survive_30_percent_transient_faults(cli: Env, sandbo
     assert r.code == 0, r.text
     assert tagged(cli) == {"model": [], "endpoint_config": [], "endpoint": [], "role": []}
     assert cli.client("iam").list_users()["Users"] == []
-    print(f"seed {seed}: {len(injected)} faults injected and survived")
+    print(f"seed {seed}: {len(hook.injected)} faults injected and survived: {', '.join(hook.injected)}")
 
 
 @pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException"])

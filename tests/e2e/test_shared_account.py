@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -97,6 +96,7 @@ def test_iam_enforcement_allows_only_this_environments_endpoints(cli: Env, sandb
     enable_shared(cli)
     deploy(cli)
     sandbox.role_propagation_seconds = sandbox.config_lookup_seconds = 0  # direct calls, no retries
+    sandbox.creating_seconds = 0  # the other endpoint below is InService as soon as it is made
     cli.client("iam").create_role(RoleName="x", AssumeRolePolicyDocument="{}")
     sm = cli.client("sagemaker")
     # Another endpoint in the same account that esmctl did not make.
@@ -106,7 +106,7 @@ def test_iam_enforcement_allows_only_this_environments_endpoints(cli: Env, sandb
         "VariantName": "v", "ModelName": "Other-Model", "InitialInstanceCount": 1,
         "InstanceType": "ml.g5.2xlarge"}])
     sm.create_endpoint(EndpointName="Other-Endpoint", EndpointConfigName="Other-Config")
-    time.sleep(0.5)  # let the sandbox endpoint come up (creating time 0.3 s)
+    assert sm.describe_endpoint(EndpointName="Other-Endpoint")["EndpointStatus"] == "InService"
     creds = secret_of(cli)
     ep = json.loads(cli.state_file.read_text())["deployments"]["prototype_model"]["endpoint"]["name"]
     body = json.dumps({"model": "esmc-300m-2024-12", "request_id": "", "user_id": "", "api_ver": "v1",

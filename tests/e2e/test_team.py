@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
+import subprocess
+import threading
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.e2e.conftest import Env, deploy
+from tests.e2e.conftest import AtRequest, Env, deploy
 from tests.tf_fixture import EXAMPLES, apply_module, show_json
 
 BUCKET = "team-state"
@@ -33,13 +34,6 @@ def obj(cli: Env, key: str) -> bytes | None:
         return bytes(cli.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
     except cli.client("s3").exceptions.NoSuchKey:
         return None
-
-
-def wait_for(cond: Any, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.05)
 
 
 # --- remote state ------------------------------------------------------------------------------------
@@ -78,10 +72,16 @@ def test_with_bucket_versioning_no_backup_object_is_written(cli: Env) -> None:
 
 def test_two_deploys_with_s3_state_one_proceeds_the_other_names_the_holder(cli: Env, sandbox: Any) -> None:
     remote(cli)
-    sandbox.creating_seconds = 3
+    # `a`'s first S3 write is its lock; its answer is held (so `a` holds the lock) until `b` is done.
+    locked = AtRequest("s3", "PutObject", hold=True)
+    sandbox.request_hook = locked
     a = cli.popen("deploy", "--yes")
-    wait_for(lambda: obj(cli, LOCK) is not None)
-    b = cli.run("deploy", "--yes", timeout=30)
+    try:
+        locked.wait()
+        assert json.loads(obj(cli, LOCK) or b"{}").get("pid") == a.pid
+        b = cli.run("deploy", "--yes", timeout=30)
+    finally:
+        locked.release.set()
     assert b.code == 1
     assert f"The remote state s3://{BUCKET}/{KEY} is locked by pid {a.pid}" in b.err
     assert "esmctl deploy --yes" in b.err
@@ -90,20 +90,38 @@ def test_two_deploys_with_s3_state_one_proceeds_the_other_names_the_holder(cli: 
     assert len(cli.client("sagemaker").list_endpoints()["Endpoints"]) == 2
 
 
+def _kill_after(cli: Env, sandbox: Any, operation: str, nth: int, sig: signal.Signals,
+                *args: str) -> tuple[subprocess.Popen[str], AtRequest]:
+    """Start `esmctl *args` and send it `sig` once the sandbox has served its `nth` `operation`
+    (before that answer reaches it): a fixed point in the run, however fast or slow the machine."""
+    started = threading.Event()
+    procs: list[subprocess.Popen[str]] = []
+
+    def signal_it() -> None:
+        assert started.wait(60)
+        os.kill(procs[0].pid, sig)
+
+    point = AtRequest("sagemaker", operation, nth=nth, then=signal_it)
+    sandbox.request_hook = point
+    procs.append(cli.popen(*args))
+    started.set()
+    point.wait()
+    return procs[0], point
+
+
 def test_killed_run_unlock_force_then_deploy_converges(cli: Env, sandbox: Any) -> None:
     remote(cli)
-    sandbox.creating_seconds = 4  # the next deploy waits for what the killed run created
-    a = cli.popen("deploy", "--yes")
-    wait_for(lambda: len(cli.client("sagemaker").list_endpoints()["Endpoints"]) == 2)
-    os.kill(a.pid, signal.SIGKILL)
+    a, _ = _kill_after(cli, sandbox, "CreateEndpoint", 2, signal.SIGKILL, "deploy", "--yes")
     a.wait()
+    sandbox.request_hook = None
+    assert len(cli.client("sagemaker").list_endpoints()["Endpoints"]) == 2
     lock = json.loads(obj(cli, LOCK) or b"")
     assert lock["pid"] == a.pid and lock["command"] == "esmctl deploy --yes"
     r = cli.run("unlock", "--force")
     assert r.code == 0, r.text
     assert f"Removed the lock s3://{BUCKET}/{LOCK} held by pid {a.pid}" in r.err
     assert obj(cli, LOCK) is None
-    deploy(cli)
+    deploy(cli)  # waits for what the killed run created
     eps = cli.client("sagemaker").list_endpoints()["Endpoints"]
     assert len(eps) == 2 and {e["EndpointStatus"] for e in eps} == {"InService"}
     assert cli.run("plan", "--detailed-exitcode").code == 0
@@ -111,10 +129,9 @@ def test_killed_run_unlock_force_then_deploy_converges(cli: Env, sandbox: Any) -
 
 def test_a_run_that_lost_its_lock_cannot_overwrite_the_newer_state(cli: Env, sandbox: Any) -> None:
     remote(cli)
-    sandbox.creating_seconds = 2
-    a = cli.popen("deploy", "--yes")
-    wait_for(lambda: len(cli.client("sagemaker").list_endpoints()["Endpoints"]) == 2)
-    os.kill(a.pid, signal.SIGSTOP)  # a run paused while it holds the lock
+    # paused while it holds the lock, right after its last CreateEndpoint (its state not yet written)
+    a, _ = _kill_after(cli, sandbox, "CreateEndpoint", 2, signal.SIGSTOP, "deploy", "--yes")
+    sandbox.request_hook = None
     try:
         assert cli.run("unlock").code == 1  # its holder is alive
         assert cli.run("unlock", "--force").code == 0

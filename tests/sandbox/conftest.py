@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -39,6 +41,36 @@ def ctl() -> Iterator[SandboxControl]:
     control.immediate()  # the tests of those behaviours (test_sandbox_aws_behaviour.py) turn them back on
     yield control
     control.reset()
+
+
+class FrozenClock:
+    """The sandbox's clock, standing still until the test moves it: `advance(seconds)`.
+
+    The sandbox times AWS's delays (a new role, key, endpoint config, a deleted secret) and endpoint
+    transitions with `time.monotonic()` in _consistency.py, _sagemaker.py and control.py; the
+    `sandbox_clock` fixture puts this in place of those modules' `time`. "Refused at first" then
+    holds however slow the machine is, and "accepted later" needs no waiting.
+    """
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@pytest.fixture
+def sandbox_clock(ctl: SandboxControl, monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    clock = FrozenClock()
+    for module in ("_consistency", "_sagemaker", "control"):  # `esmctl.sandbox.control` is the object
+        monkeypatch.setattr(sys.modules[f"esmctl.sandbox.{module}"], "time", clock)
+    return clock
 
 
 @pytest.fixture(scope="session")

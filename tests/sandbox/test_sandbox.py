@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from typing import Any
@@ -22,11 +23,11 @@ from esmctl.sandbox import (
     DEFAULT_FAILURE_REASON,
     SandboxControl,
     apply_patches,
-    control,
     forge,
     serve_forever,
     start_server,
 )
+from tests.sandbox.conftest import FrozenClock
 
 REGION = "us-east-2"
 ACCOUNT = "123456789012"
@@ -214,7 +215,7 @@ def test_delete_endpoint_is_immediate_by_default(sm: Any) -> None:
     assert sm.list_endpoints()["Endpoints"] == []
 
 
-def test_delete_endpoint_can_show_deleting(sm: Any, mocked: SandboxControl) -> None:
+def test_delete_endpoint_can_show_deleting(sm: Any, mocked: SandboxControl, sandbox_clock: FrozenClock) -> None:
     mocked.creating_seconds = 0
     mocked.deleting_seconds = 0.2
     deploy(sm)
@@ -224,10 +225,10 @@ def test_delete_endpoint_can_show_deleting(sm: Any, mocked: SandboxControl) -> N
     assert sm.list_endpoints(StatusEquals="Deleting")["Endpoints"][0]["EndpointName"] == ENDPOINT
     error = error_of(sm.create_endpoint, EndpointName=ENDPOINT, EndpointConfigName=f"EndpointConfig-{ENDPOINT}")
     assert "already existing" in error["Message"]
-    deadline = time.monotonic() + 5
-    while sm.list_endpoints()["Endpoints"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    sandbox_clock.advance(0.1)
+    assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "Deleting"
+    sandbox_clock.advance(0.2)
+    assert sm.list_endpoints()["Endpoints"] == []
     assert error_of(sm.describe_endpoint, EndpointName=ENDPOINT)["Code"] == "ValidationException"
 
 
@@ -607,11 +608,22 @@ def _post(url: str, data: bytes) -> None:
 
 
 def test_start_server_reports_a_busy_port() -> None:
+    """An error, not a hang (moto's own start() waits forever for a port it cannot bind)."""
+    outcome: list[object] = []
+
+    def start_again(port: int) -> None:
+        try:
+            outcome.append(start_server(port=port))
+        except Exception as error:  # handed to the test thread
+            outcome.append(error)
+
     with start_server() as first:
-        started = time.monotonic()
-        with pytest.raises(OSError):
-            start_server(port=first.port)
-        assert time.monotonic() - started < 5
+        attempt = threading.Thread(target=start_again, args=(first.port,), daemon=True)
+        attempt.start()
+        attempt.join(timeout=60)  # a bound for a hang, not a measurement
+        assert not attempt.is_alive(), "start_server hangs on a busy port"
+        (error,) = outcome
+        assert isinstance(error, OSError) and str(first.port) in str(error), error
 
 
 def test_serve_forever_stops_on_ctrl_c() -> None:
@@ -650,6 +662,3 @@ def test_in_process_iam_enforcement(sm: Any, iam: Any, mocked: SandboxControl, b
 
     calls()
 
-
-def test_sandbox_control_is_module_level() -> None:
-    assert isinstance(control, SandboxControl)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from botocore.config import Config
 
 from esmctl.sandbox import SandboxControl
 from esmctl.sandbox.control import DEFAULT_RATE_LIMITS, UPDATE_ROLLBACK_FAILED_REASON, parse_rate_limits
-from tests.conftest import eventually
+from tests.sandbox.conftest import FrozenClock
 from tests.sandbox.test_sandbox import (
     ACCOUNT,
     ENDPOINT,
@@ -34,8 +33,8 @@ from tests.sandbox.test_sandbox import (
     wait_status,
 )
 
-DELAY = 2.0  # seconds of "eventual consistency" in these tests: long enough for the calls made inside it,
-# even on a loaded machine
+DELAY = 2.0  # seconds of "eventual consistency" in these tests: on the sandbox's clock, which the tests
+# that use it (fixture `sandbox_clock`) move on themselves
 TRUST_SAGEMAKER = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": ["sagemaker.amazonaws.com", "scheduler.amazonaws.com"]},
     "Action": "sts:AssumeRole"}]})
@@ -92,7 +91,7 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_new_role_cannot_be_assumed_at_once(sm: Any, iam: Any, mocked: SandboxControl,
-                                            boto_session: Any) -> None:
+                                            boto_session: Any, sandbox_clock: FrozenClock) -> None:
     mocked.role_propagation_seconds = DELAY
     scheduler = boto_session.client("scheduler")
     role = iam.create_role(RoleName="esm-sagemaker-exec-dev", AssumeRolePolicyDocument=TRUST_SAGEMAKER)["Role"]
@@ -116,9 +115,12 @@ def test_new_role_cannot_be_assumed_at_once(sm: Any, iam: Any, mocked: SandboxCo
         "The execution role you provide must allow AWS EventBridge Scheduler to assume the role."))
     assert sm.list_models()["Models"] == []
 
-    eventually(lambda: create_model("m"))
+    sandbox_clock.advance(DELAY - 0.1)
+    assert error_of(create_model, "m")["Code"] == "ValidationException"  # not before the delay is over
+    sandbox_clock.advance(0.2)
+    create_model("m")
     create_model("m2", arn.replace("esm-sagemaker-exec-dev", "ESM-SageMaker-Exec-Dev"))  # any case
-    eventually(lambda: create_schedule("stop"))
+    create_schedule("stop")
     scheduler.update_schedule(Name="stop", ScheduleExpression="at(2031-01-01T00:00:00)",
                               FlexibleTimeWindow={"Mode": "OFF"},
                               Target={"Arn": "arn:aws:scheduler:::aws-sdk:sagemaker:deleteEndpoint", "RoleArn": arn})
@@ -152,7 +154,8 @@ def _new_key(iam: Any, user: str = "esm-shared-invoke-dev") -> dict[str, str]:
     return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
 
 
-def test_new_access_key_is_refused_at_first_server(served: Any, ctl: SandboxControl) -> None:
+def test_new_access_key_is_refused_at_first_server(served: Any, ctl: SandboxControl,
+                                                   sandbox_clock: FrozenClock) -> None:
     ctl.key_propagation_seconds = DELAY
     ctl.creating_seconds = 0
     deploy(served("sagemaker"))
@@ -169,25 +172,28 @@ def test_new_access_key_is_refused_at_first_server(served: Any, ctl: SandboxCont
     assert error_of(served("s3", **credentials).list_buckets)["Code"] == "InvalidAccessKeyId"
     assert served("sts").get_caller_identity()["Account"] == ACCOUNT  # other keys are not affected
 
-    eventually(sts.get_caller_identity)
+    sandbox_clock.advance(DELAY)
+    sts.get_caller_identity()
     assert invoke(runtime, ENDPOINT, encode_request())["json"]["endpoint"] == "encode"
 
 
-def test_new_access_key_is_refused_at_first_in_process(iam: Any, mocked: SandboxControl, boto_session: Any) -> None:
+def test_new_access_key_is_refused_at_first_in_process(iam: Any, mocked: SandboxControl, boto_session: Any,
+                                                       sandbox_clock: FrozenClock) -> None:
     mocked.key_propagation_seconds = DELAY
     credentials = _new_key(iam)
     sts = boto_session.client("sts", **credentials)
     assert error_of(sts.get_caller_identity)["Code"] == "InvalidClientTokenId"
     assert error_of(boto_session.client("sagemaker", **credentials).list_endpoints)["Code"] == (
         "UnrecognizedClientException")
-    eventually(sts.get_caller_identity)
+    sandbox_clock.advance(DELAY)
+    sts.get_caller_identity()
 
 
 # ---------------------------------------------------------------------------------------------
 # 3. a new endpoint config: CreateEndpoint cannot find it yet
 
 
-def test_new_endpoint_config_is_not_found_at_first(sm: Any, mocked: SandboxControl) -> None:
+def test_new_endpoint_config_is_not_found_at_first(sm: Any, mocked: SandboxControl, sandbox_clock: FrozenClock) -> None:
     mocked.config_lookup_seconds = DELAY
     mocked.creating_seconds = 0
     sm.create_model(ModelName="m", ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r", PrimaryContainer={"Image": "i"})
@@ -199,21 +205,23 @@ def test_new_endpoint_config_is_not_found_at_first(sm: Any, mocked: SandboxContr
     # DescribeEndpointConfig reads the same store: not found either, until it is; then CreateEndpoint works
     error = error_of(sm.describe_endpoint_config, EndpointConfigName="EndpointConfig-ESMC")
     assert "Could not find" in error["Message"]
-    eventually(lambda: sm.describe_endpoint_config(EndpointConfigName="EndpointConfig-ESMC"))
+    sandbox_clock.advance(DELAY)
+    sm.describe_endpoint_config(EndpointConfigName="EndpointConfig-ESMC")
     sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="EndpointConfig-ESMC")
-    wait_status(sm, ENDPOINT, "InService")
+    assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService"  # creating_seconds 0
 
     create_config(sm, "EndpointConfig-new", "m")
     error = error_of(sm.update_endpoint, EndpointName=ENDPOINT, EndpointConfigName="EndpointConfig-new")
     assert "Could not find endpoint configuration" in error["Message"]
-    eventually(lambda: sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="EndpointConfig-new"))
+    sandbox_clock.advance(DELAY)
+    sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="EndpointConfig-new")
 
 
 # ---------------------------------------------------------------------------------------------
 # 4. a force-deleted secret: its name stays taken for a while
 
 
-def test_force_deleted_secret_lingers(mocked: SandboxControl, boto_session: Any) -> None:
+def test_force_deleted_secret_lingers(mocked: SandboxControl, boto_session: Any, sandbox_clock: FrozenClock) -> None:
     mocked.secret_deletion_seconds = DELAY
     secrets = boto_session.client("secretsmanager")
     name = "esmctl/dev/esm-shared-invoke-dev"
@@ -231,10 +239,12 @@ def test_force_deleted_secret_lingers(mocked: SandboxControl, boto_session: Any)
         assert (error["Code"], error["Message"]) == ("InvalidRequestException", marked)
     assert "DeletedDate" in secrets.describe_secret(SecretId=name)  # as DescribeSecret documents
 
-    eventually(lambda: secrets.create_secret(Name=name, SecretString='{"v": 2}'))
+    sandbox_clock.advance(DELAY)
+    secrets.create_secret(Name=name, SecretString='{"v": 2}')
     assert secrets.get_secret_value(SecretId=name)["SecretString"] == '{"v": 2}'
     secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
-    time.sleep(DELAY)
+    assert error_of(secrets.get_secret_value, SecretId=name)["Code"] == "InvalidRequestException"
+    sandbox_clock.advance(DELAY)
     assert error_of(secrets.get_secret_value, SecretId=name)["Code"] == "ResourceNotFoundException"
 
 

@@ -13,7 +13,11 @@ import pytest
 from esmctl import config
 from esmctl.errors import EsmctlError, NotSubscribed
 from esmctl.execute import Executor
-from esmctl.plan import Action, Plan
+from esmctl.plan import Plan
+from esmctl.resources import Action
+from esmctl.resources.endpoint_config import EndpointConfig
+from esmctl.resources.model import Model
+from esmctl.resources.role import Role
 from esmctl.state import LocalBackend, RoleRecord, State, Store
 from esmctl.ui import UI
 
@@ -47,14 +51,13 @@ def _executor(tmp_path: Path, project: Path, sm: FakeSageMaker) -> Executor:
 
 
 def _model(dep: str, name: str) -> Action:
-    return Action("create_model", dep, name, params=(("forge_model_name", "esmc-300m-2024-12"),
-                                                     ("model_package", "arn:pkg"), ("selector", "ESMC-300M")))
+    return Action("create", Model(name, model_package="arn:pkg", selector="ESMC-300M",
+                                  forge_model_name="esmc-300m-2024-12"), dep)
 
 
 def _config(dep: str, name: str) -> Action:
-    return Action("create_endpoint_config", dep, name, params=(("instance_count", 1),
-                                                               ("instance_type", "ml.g5.2xlarge"),
-                                                               ("model_name", "m")))
+    return Action("create", EndpointConfig(name, model_name="m", instance_type="ml.g5.2xlarge", instance_count=1),
+                  dep)
 
 
 def test_an_unexpected_exception_in_one_deployment_is_a_failure_with_the_next_step(tmp_path: Path,
@@ -71,7 +74,7 @@ def test_an_unexpected_exception_in_one_deployment_is_a_failure_with_the_next_st
 def test_an_unexpected_exception_in_a_shared_step_is_an_esmctl_error(tmp_path: Path, project: Path) -> None:
     ex = _executor(tmp_path, project, FakeSageMaker({}))
     with pytest.raises(EsmctlError) as e:
-        ex.run(Plan((Action("tag_role", "-", "r", "pre"),)))
+        ex.run(Plan((Action("tag", Role("r"), "-", "pre"),)))
     assert "unexpected KeyError" in e.value.message and "esmctl deploy" in e.value.hint
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 
 from esmctl import config, naming
 from esmctl.observe import Observed, ObservedEndpoint, ObservedRole
-from esmctl.plan import Plan, observed_from_state, plan
+from esmctl.observe import from_state as observed_from_state
+from esmctl.plan import Plan, plan
 from esmctl.state import ConfigRecord, DeploymentState, EndpointRecord, ModelRecord, Retired, RoleRecord, State
 
 PKG = ("arn:aws:sagemaker:us-east-2:057799348421:model-package/"
@@ -51,7 +53,7 @@ def full_state(cfg: config.Config) -> State:
 
 
 def kinds(p: Plan) -> list[tuple[str, str, str]]:
-    return [(a.kind, a.deployment, a.name) for a in p.actions]
+    return [(a.action, a.deployment, a.name) for a in p.shown]
 
 
 def test_fresh_deploy_creates_role_and_three_resources_per_deployment(cfg: config.Config) -> None:
@@ -59,12 +61,12 @@ def test_fresh_deploy_creates_role_and_three_resources_per_deployment(cfg: confi
     assert kinds(p)[:2] == [("create_role", "-", "esm-sagemaker-exec-dev"),
                             ("attach_role_policy", "-", "esm-sagemaker-exec-dev")]
     perf = [a for a in p.actions if a.deployment == "performance_model"]
-    assert [(a.kind, a.name) for a in perf] == [
+    assert [(a.action, a.name) for a in perf] == [
         ("create_model", "Model-ESMC-300M-1-00000001"),
         ("create_endpoint_config", "EndpointConfig-Endpoint-ESMC-300M-1-00000001"),
         ("create_endpoint", "Endpoint-ESMC-300M-1-00000001"),
     ]
-    assert perf[1].param("instance_type") == "ml.g5.4xlarge"
+    assert perf[1].spec.instance_type == "ml.g5.4xlarge"
     assert p.summary() == "Plan: 8 to add, 0 to change, 0 to destroy."
     assert p.cost_before == 0 and p.cost_after == pytest.approx(1.515 + 2.03)
 
@@ -105,8 +107,8 @@ def test_removed_deployment_deletes_its_three_resources(cfg: config.Config) -> N
         ("delete_endpoint", "old_one", "Endpoint-ESMC-300M-1-11111111"),
         ("delete_endpoint_config", "old_one", "EndpointConfig-Endpoint-ESMC-300M-1-11111111"),
         ("delete_model", "old_one", "Model-ESMC-300M-1-11111111"),
-        ("forget_deployment", "old_one", "old_one"),
     ]
+    assert p.actions[-1].action == "forget_deployment"  # the record goes once its resources are gone
     assert p.cost_after < p.cost_before
 
 
@@ -151,7 +153,39 @@ def test_destroy_deletes_everything_then_the_role(cfg: config.Config) -> None:
 
 def test_targets_limit_the_plan(cfg: config.Config) -> None:
     p = plan(cfg, None, Observed("", "us-east-2"), targets=["prototype_model"], new_suffix=suffixes())
-    assert {a.deployment for a in p.actions} == {"-", "prototype_model"}
+    assert kinds(p) == [
+        ("create_role", "-", "esm-sagemaker-exec-dev"),
+        ("attach_role_policy", "-", "esm-sagemaker-exec-dev"),
+        ("create_model", "prototype_model", "Model-ESMC-300M-1-00000001"),
+        ("create_endpoint_config", "prototype_model", "EndpointConfig-Endpoint-ESMC-300M-1-00000001"),
+        ("create_endpoint", "prototype_model", "Endpoint-ESMC-300M-1-00000001"),
+    ]
+    assert p.cost_after == pytest.approx(1.515)  # performance_model is neither created nor priced
+
+
+def test_a_ttl_plans_one_stop_timer_per_running_deployment_after_the_wait(cfg: config.Config) -> None:
+    st = full_state(cfg)
+    st.deployments["performance_model"].desired = "stopped"
+    at = dt.datetime(2030, 1, 2, 19, 0, tzinfo=dt.UTC)
+    p = plan(cfg, st, observed_from_state(st, "us-east-2"), stop_at=at)
+    assert kinds(p) == [("create_stop_timer", "prototype_model", "esmctl-dev-prototype_model-stop")]
+    (timer,) = p.actions
+    assert timer.phase == "post" and timer.spec.endpoint == "Endpoint-ESMC-300M-1-2df2c3dd"
+    assert timer.spec.at == "2030-01-02T19:00:00Z" and timer.spec.role_name == "esm-stop-dev-2df2c3dd"
+    assert "Endpoint-ESMC-300M-1-2df2c3dd at 2030-01-02T19:00:00Z" in timer.describe()
+    assert p.summary() == "Plan: 1 to add, 0 to change, 0 to destroy."
+
+
+def test_every_planned_step_has_a_handler_and_declares_its_iam_actions() -> None:
+    from esmctl.resources import REGISTRY, Action
+    from esmctl.resources.model import Model
+
+    for (verb, spec), h in REGISTRY.items():
+        assert h.action and h.resource, (verb, spec)
+        assert h.quiet or h.iam or h.action == "forget_deployment", f"{h.action} declares no IAM action"
+        assert all(":" in a for a in h.iam), h.iam
+    with pytest.raises(TypeError, match="no handler for update Model"):
+        Action("update", Model("m"), "prototype_model")  # a model is replaced, never updated in place
 
 
 def test_stopped_deployment_is_not_restarted(cfg: config.Config) -> None:

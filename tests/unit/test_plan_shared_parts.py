@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from esmctl import config, naming
-from esmctl.plan import Plan, observed_from_state, plan
+from esmctl.observe import from_state as observed_from_state
+from esmctl.plan import Plan, plan
 from esmctl.state import PolicyPart, SharedAccountRecord, State
 from tests.conftest import write_example
 from tests.unit.test_plan import deployed
@@ -42,19 +43,19 @@ def _policy_actions(p: Plan) -> list[tuple[str, str]]:
     """The shared user's policy steps: (kind, policy name)."""
     out = []
     for a in p.actions:
-        if a.deployment == naming.SHARED and a.kind.endswith(("_policy", "user_policy")) and "role" not in a.kind:
-            name = a.param("policy_arn").rsplit("/", 1)[1] if "user_policy" in a.kind else a.name
-            out.append((a.kind, name))
+        if a.deployment == naming.SHARED and a.action.endswith(("_policy", "user_policy")) and "role" not in a.action:
+            name = a.spec.policy_arn.rsplit("/", 1)[1] if "user_policy" in a.action else a.name
+            out.append((a.action, name))
     return out
 
 
 def test_a_fresh_200_deployment_plan_creates_and_attaches_three_policies(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, 200)
     p = plan(cfg, None, observed_from_state(None, REGION))
-    created = [a for a in p.actions if a.kind == "create_policy"]
+    created = [a for a in p.actions if a.action == "create_policy"]
     assert [a.name for a in created] == [POLICY, POLICY + "-2", POLICY + "-3"]
-    assert sum(len(a.param("endpoints")) for a in created) == 200
-    assert [a.kind for a in p.actions].count("attach_user_policy") == 3
+    assert sum(len(a.spec.endpoints) for a in created) == 200
+    assert [a.action for a in p.actions].count("attach_user_policy") == 3
 
 
 def test_no_change_plans_nothing_and_one_more_endpoint_touches_one_policy(tmp_path: Path) -> None:
@@ -85,14 +86,14 @@ def test_fewer_endpoints_delete_the_policies_no_longer_needed_after_the_rest(tmp
     assert ("update_policy", POLICY) in acts
     assert acts[-4:] == [("detach_user_policy", POLICY + "-2"), ("delete_policy", POLICY + "-2"),
                          ("detach_user_policy", POLICY + "-3"), ("delete_policy", POLICY + "-3")]
-    assert all(a.phase == "post" for a in p.actions if a.kind == "delete_policy")
+    assert all(a.phase == "post" for a in p.actions if a.action == "delete_policy")
 
 
 def test_destroy_detaches_and_deletes_every_policy_before_the_user(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, 200)
     st = _state(cfg, 200)
     p = plan(cfg, st, observed_from_state(st, REGION), destroy=True)
-    kinds = [(a.kind, a.name) for a in p.actions if a.deployment == naming.SHARED]
+    kinds = [(a.action, a.name) for a in p.actions if a.deployment == naming.SHARED]
     user_at = kinds.index(("delete_user", "esm-shared-invoke-dev"))
     deleted = [n for k, n in kinds[:user_at] if k == "delete_policy"]
     assert deleted == [POLICY, POLICY + "-2", POLICY + "-3"]
@@ -103,9 +104,9 @@ def test_destroy_target_keeps_the_shared_user_for_the_deployments_that_stay(tmp_
     cfg = _cfg(tmp_path, 3)
     st = _state(cfg, 3)
     p = plan(cfg, st, observed_from_state(st, REGION), destroy=True, targets=["m001"])
-    shared = [(a.kind, a.name) for a in p.actions if a.deployment == naming.SHARED]
+    shared = [(a.action, a.name) for a in p.actions if a.deployment == naming.SHARED]
     assert ("delete_user", "esm-shared-invoke-dev") not in shared and ("delete_secret", "esm-shared-invoke-dev") \
         not in [(k, n) for k, n in shared]
-    (update,) = [a for a in p.actions if a.kind == "update_policy"]
-    assert sorted(update.param("endpoints")) == sorted(
+    (update,) = [a for a in p.actions if a.action == "update_policy"]
+    assert sorted(update.spec.endpoints) == sorted(
         st.deployments[m].endpoint.name for m in ("m000", "m002"))  # type: ignore[union-attr]

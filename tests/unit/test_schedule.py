@@ -1,4 +1,4 @@
-"""Stop timers (esmctl/schedule.py) against moto: names that never collide and fit AWS's rules, and a
+"""Stop timers (esmctl/resources/stop_timer.py) against moto: names that never collide and fit AWS's rules, and a
 new timer for the same deployment that keeps the IAM role (a fresh role is not assumable at once)."""
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import pytest
 from moto import mock_aws
 
 from esmctl import config as config_mod
-from esmctl import schedule
 from esmctl.aws import Aws
-from esmctl.state import DeploymentState, EndpointRecord, LocalBackend, ScheduleRecord, State, Store
+from esmctl.resources import Action, Run
+from esmctl.resources import stop_timer as schedule
+from esmctl.state import DeploymentState, EndpointRecord, LocalBackend, ScheduleRecord, State, Store, iso
+from esmctl.ui import UI
 
 REGION = "us-east-2"
 SCHEDULE_NAME = re.compile(r"^[0-9a-zA-Z\-_.]{1,64}$")  # CreateSchedule "Name"
@@ -93,6 +95,18 @@ def _get(aws: Aws, name: str) -> dict[str, Any] | None:
         return None
 
 
+def create_stop(aws: Aws, store: Store, cfg: config_mod.Config, deployment: str, at: dt.datetime) -> ScheduleRecord:
+    """The stop timer handler, as the executor runs it for `deploy --ttl` / `stop --at`."""
+    dep = store.state.deployments[deployment]
+    assert dep.endpoint is not None
+    spec = schedule.StopTimer(schedule.schedule_name(cfg.environment, deployment), iso(at) or "", dep.endpoint.name,
+                              schedule.role_name(cfg.settings.iam_role_name_prefix, cfg.environment, dep.suffix))
+    run = Run(aws=aws, store=store, config=cfg, ui=UI(interactive=False), waiter=None, clock=lambda: 0.0)  # type: ignore[arg-type]
+    schedule.create(run, Action("create", spec, deployment, "post"))
+    assert dep.stop_schedule is not None
+    return dep.stop_schedule
+
+
 def _store(tmp_path: Path, *names: str) -> Store:
     st = State(region=REGION, environment="dev")
     for i, name in enumerate(names):
@@ -106,11 +120,11 @@ def test_a_second_timer_keeps_the_role_and_replaces_only_the_schedule(aws: Aws, 
                                                                       tmp_path: Path) -> None:
     cfg = config_mod.load(project / "esmctl.yaml")
     store = _store(tmp_path, "prototype_model")
-    first = schedule.create_stop(aws, store, cfg, "prototype_model", AT)
+    first = create_stop(aws, store, cfg, "prototype_model", AT)
     assert first.created and first.role_arn
     iam, scheduler = _calls(aws, "iam"), _calls(aws, "scheduler")
 
-    second = schedule.create_stop(aws, store, cfg, "prototype_model", AT + dt.timedelta(hours=2))
+    second = create_stop(aws, store, cfg, "prototype_model", AT + dt.timedelta(hours=2))
     assert not {"CreateRole", "DeleteRole", "DeleteRolePolicy", "TagRole"} & set(iam), iam
     assert "PutRolePolicy" in iam
     assert scheduler == ["DeleteSchedule", "CreateSchedule"]
@@ -124,8 +138,8 @@ def test_a_second_timer_keeps_the_role_and_replaces_only_the_schedule(aws: Aws, 
 def test_timers_of_two_long_deployment_names_are_two_schedules(aws: Aws, project: Path, tmp_path: Path) -> None:
     cfg = config_mod.load(project / "esmctl.yaml")
     store = _store(tmp_path, LONG_A, LONG_B)
-    a = schedule.create_stop(aws, store, cfg, LONG_A, AT)
-    b = schedule.create_stop(aws, store, cfg, LONG_B, AT + dt.timedelta(hours=1))
+    a = create_stop(aws, store, cfg, LONG_A, AT)
+    b = create_stop(aws, store, cfg, LONG_B, AT + dt.timedelta(hours=1))
     assert a.name != b.name and a.role_name != b.role_name
     got_a, got_b = _get(aws, a.name), _get(aws, b.name)
     assert got_a is not None and got_b is not None
@@ -144,6 +158,6 @@ def test_a_timer_recorded_under_an_old_truncated_name_is_replaced_not_lost(aws: 
         name=old_name, at="2030-01-01T00:00:00Z", role_name="esm-stop-dev-00000000", role_arn=role["Arn"],
         created=True)
     iam = _calls(aws, "iam")
-    rec = schedule.create_stop(aws, store, cfg, LONG_A, AT)
+    rec = create_stop(aws, store, cfg, LONG_A, AT)
     assert _get(aws, old_name) is None and _get(aws, rec.name) is not None
     assert "CreateRole" not in iam and rec.role_arn == role["Arn"]  # that role name fits: kept
