@@ -423,8 +423,10 @@ def principal_for_simulation(aws: Aws, arn: str) -> str | None:
 
 
 def check_permissions(aws: Aws, cfg: Config, caller_arn: str) -> list[Finding]:
-    """`iam:SimulatePrincipalPolicy` for the actions esmctl needs; a warning when it cannot be run."""
-    actions = needed_actions(cfg)
+    """`iam:SimulatePrincipalPolicy` for the actions esmctl needs, each statement of `esmctl permissions`
+    on its own resources (this environment's names); a warning when it cannot be run."""
+    from esmctl import permissions
+
     principal = principal_for_simulation(aws, caller_arn)
     if principal is None:
         if caller_arn.endswith(":root"):
@@ -433,8 +435,13 @@ def check_permissions(aws: Aws, cfg: Config, caller_arn: str) -> list[Finding]:
                             "Use an IAM role or user (for example through IAM Identity Center / SSO).")]
         return [warning("permissions", f"could not check permissions: {caller_arn} cannot be simulated",
                         "Compare your policies with `esmctl permissions` (the policy esmctl needs).")]
+    account = caller_arn.split(":")[4] if caller_arn.count(":") >= 5 else ""
+    doc = permissions.policy(cfg, None, "all", account=account)
+    actions = needed_actions(cfg)
+    results: list[dict[str, Any]] = []
     try:
-        results = aws.iam.simulate_principal_policy(principal, actions)
+        for acts, resources in permissions.simulations(doc):
+            results += aws.iam.simulate_principal_policy(principal, acts, resources)
     except AwsError as e:
         return [warning("permissions", f"could not check permissions ({e.code or 'error'}: iam:SimulatePrincipalPolicy "
                                        f"for {principal})",
@@ -442,12 +449,12 @@ def check_permissions(aws: Aws, cfg: Config, caller_arn: str) -> list[Finding]:
                         "or compare your policies with `esmctl permissions`.")]
     denied = sorted({str(r.get("EvalActionName")) for r in results if r.get("EvalDecision") != "allowed"})
     if not denied:
-        return [ok("permissions", f"{principal} may call all {len(actions)} actions esmctl needs (simulated)")]
+        return [ok("permissions", f"{principal} may call all {len(actions)} actions esmctl needs (simulated on "
+                                  "this environment's resources)")]
     return [error("permissions", f"{principal} may not call {len(denied)} of the {len(actions)} actions esmctl "
                                  f"needs: {', '.join(denied)}",
-                  "Ask an administrator to allow them for your role or user (`esmctl permissions` prints the "
-                  "policy esmctl needs). The simulation uses Resource \"*\": if your policy allows an action "
-                  "only on named resources, that action shows up here although it may work.")]
+                  "Ask an administrator to allow them for your role or user: `esmctl permissions --json` prints "
+                  "the policy esmctl needs. (Simulated without condition keys, permissions boundaries or SCPs.)")]
 
 
 def check_state(backend: state_mod.Backend) -> tuple[list[Finding], State | None]:

@@ -14,6 +14,7 @@ class EsmctlError(Exception):
     """A failure with a cause a person can read and a next step."""
 
     exit_code = 1
+    stops_run = ""  # non-empty: inside a run, the other deployments' remaining steps are skipped (why, in words)
 
     def __init__(self, message: str, *, hint: str = "", details: str = "") -> None:
         super().__init__(message)
@@ -87,7 +88,8 @@ class AlreadyExists(AwsError):
 class NotSubscribed(AwsError):
     """The account is not subscribed to a model package's AWS Marketplace offering (CreateModel said so)."""
 
-    stops_run = True  # the executor skips every other deployment's remaining steps
+    # the executor skips every other deployment's remaining steps, saying so with this
+    stops_run = "subscribe to the model package(s) first — see above"
 
 
 class PreconditionFailed(AwsError):

@@ -12,6 +12,7 @@ endpoint settled), "post" (teardown of shared resources, and stop timers).
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 import traceback
@@ -24,6 +25,7 @@ from esmctl import naming, resources
 from esmctl.errors import EsmctlError, Interrupted
 from esmctl.plan import Plan
 from esmctl.resources import Action, Run
+from esmctl.state import utcnow as state_utcnow
 
 if TYPE_CHECKING:
     from esmctl.aws import Aws
@@ -55,14 +57,15 @@ class Outcome:
 class Executor:
     def __init__(self, *, aws: Aws, store: Store, config: Config | None, ui: Reporter, waiter: Waiter,
                  parallelism: int = DEFAULT_PARALLELISM, wait: bool = True,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, utcnow: Callable[[], dt.datetime] = state_utcnow) -> None:
         self.aws = aws
         self.ui = ui
-        self.run_ctx = Run(aws=aws, store=store, config=config, ui=ui, waiter=waiter, clock=clock)
+        self.run_ctx = Run(aws=aws, store=store, config=config, ui=ui, waiter=waiter, clock=clock, utcnow=utcnow)
         self.parallelism = max(1, parallelism)
         self.wait = wait
         self.cancel = threading.Event()
         self._stopped = threading.Event()  # a gate step met an error that stops the run (e.g. not subscribed)
+        self._stop_reason = "see above"
         self.outcome = Outcome()
         self._olock = threading.Lock()
 
@@ -103,10 +106,11 @@ class Executor:
                 if dep.endpoint and dep.endpoint.name in endpoints]
 
     def _settle(self, waiting: list[tuple[str, str, str]]) -> set[str]:
+        """Wait through the kind that started the waits; what settled, and what is still busy."""
         settle = next(k.settle for k in resources.KINDS if hasattr(k, "settle"))
-        settled: set[str] = settle(self.run_ctx, waiting, self._fail)
-        self.outcome.still_busy += self.run_ctx.recall("endpoint.still_busy", [])
-        return settled
+        settled, still_busy = settle(self.run_ctx, waiting, self._fail)
+        self.outcome.still_busy += still_busy
+        return set(settled)
 
     def _apply(self, chains: dict[str, list[Action]]) -> set[str]:
         """Every gate step first (the first deployment's alone), then the rest of each deployment's steps.
@@ -126,7 +130,7 @@ class Executor:
             skipped = sorted(d for d in chains if d not in first)
             what = next(a.handler.gate for g in gates.values() for a in g)
             if skipped:
-                self._fail(f"Stopped before {what} for {', '.join(skipped)}: see above.")
+                self._fail(f"Stopped before {what} for {', '.join(skipped)}: {self._stop_reason}.")
             return set()
         rest = {d: [a for a in acts if not a.handler.gate] for d, acts in chains.items()
                 if d not in gates or d in made}
@@ -146,7 +150,8 @@ class Executor:
                     self._do(a)
                 ok.add(dep)
             except EsmctlError as e:
-                if getattr(e, "stops_run", False):
+                if e.stops_run:
+                    self._stop_reason = e.stops_run
                     self._stopped.set()
                 self._fail(f"{dep}: {e.message}" + (f" — {e.hint}" if e.hint else ""))
             except Exception as e:  # a bug or an unforeseen answer: this deployment fails, the run goes on

@@ -25,6 +25,7 @@ MANAGED_POLICY_NAME = "AmazonSageMakerFullAccess"
 TAG_ENVIRONMENT = "esmctl:environment"
 TAG_DEPLOYMENT = "esmctl:deployment"
 SHARED = "-"  # the esmctl:deployment tag value of resources shared by all deployments
+VARIANT = "variant-1"  # the one production variant of every endpoint config (the module's name for it)
 
 
 def new_suffix() -> str:

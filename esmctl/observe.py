@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from esmctl import naming
 
@@ -72,6 +72,8 @@ class Observed:
     endpoints: dict[str, ObservedEndpoint] = field(default_factory=dict)
     role: ObservedRole | None = None
     shared: ObservedShared | None = None
+    # What kinds added later read for themselves (their `observe` / `from_state` hooks), by kind.
+    kinds: dict[str, Any] = field(default_factory=dict)
 
     def endpoint(self, name: str) -> ObservedEndpoint | None:
         return self.endpoints.get(name.lower())
@@ -114,7 +116,7 @@ def observe(aws: Aws, config: Config | None, state: State | None) -> Observed:
                 tags={t["Key"]: t["Value"] for t in r.get("Tags", [])},
             )
     return Observed(account, aws.region, models, configs, endpoints, role,
-                    _observe_shared(aws, account, config, state))
+                    _observe_shared(aws, account, config, state), _kinds("observe", aws, config, state))
 
 
 def _observe_shared(aws: Aws, account: str, config: Config | None, state: State | None) -> ObservedShared | None:
@@ -209,4 +211,12 @@ def from_state(state: State | None, region: str) -> Observed:
                                 rec.policy_arn if rec.policy_created else "", rec.policy_attached,
                                 key, rec.access_key_id or None,
                                 {p.name: p.attached for p in rec.policy_parts if p.created})
-    return Observed(state.account_id, state.region, models, configs, endpoints, role, shared)
+    return Observed(state.account_id, state.region, models, configs, endpoints, role, shared,
+                    _kinds("from_state", state))
+
+
+def _kinds(hook: str, *args: Any) -> dict[str, Any]:
+    """Each kind that reads for itself (a module of esmctl/resources/ with this hook): what it read."""
+    from esmctl import resources
+
+    return {m.__name__.rsplit(".", 1)[-1]: getattr(m, hook)(*args) for m in resources.KINDS if hasattr(m, hook)}

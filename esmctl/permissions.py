@@ -3,23 +3,33 @@
 Built from declarations, not written by hand: every handler in esmctl/resources/ lists the IAM
 actions it calls and what each is scoped to, every kind lists what its observation reads, and the
 calls outside the plan (the state backend, doctor, invoke, `stop --idle-for`, prices) are listed
-below next to the module that makes them. Resources are this environment's names where AWS allows
-it; List*, GetMetricData, GetProducts and the quotas have no resource-level permissions ("*").
+below next to the module that makes them. A kind counts when the configuration uses it or the state
+still records it (so turning the shared user off leaves the rights to delete it). Resources are this
+environment's names where AWS allows it; List*, GetMetricData, GetProducts and the quotas have no
+resource-level permissions ("*").
 
-Scopes: `deploy` (plan, deploy, stop/start, timers, destroy, refresh, status, creds, the state),
-`invoke` (calling the endpoints through esmctl), `all` (both, and doctor, idle detection, prices).
-`esmctl doctor` simulates exactly the actions of `all`; tests/e2e/test_permissions.py runs the
-whole lifecycle on the sandbox and fails when it served an action this policy does not allow.
-Offline: no AWS call (the account is the state's, or "*").
+Scopes: `deploy` (plan, deploy, stop/start, timers, idle stops, destroy, refresh, status, creds, the
+state), `invoke` (calling the endpoints through esmctl), `all` (both, and doctor and prices).
+`esmctl doctor` simulates exactly the statements of `all`, each on its own resources
+(`simulations`); tests/e2e/test_permissions.py runs the whole lifecycle on the sandbox and fails
+when it served an action this policy does not allow. Offline: no AWS call (the account is the
+state's, or "*").
+
+What it cannot narrow (docs/team.md): SageMaker names carry the catalog's names, not the
+environment's, so two environments of one account with the same models share name patterns; and
+the timer roles esmctl creates (`<prefix>-stop-<environment>-…`) are roles with an inline policy,
+so whoever may create them holds a privileged policy, as with any deploy role.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from esmctl import naming, resources
 from esmctl.resources import stop_timer
+from esmctl.resources._base import SCOPES as SCOPES_DECLARED
 from esmctl.resources._base import Scope
 from esmctl.secrets import secret_name
 from esmctl.state import S3Url
@@ -39,38 +49,46 @@ STATE_S3_READ: dict[str, Scope] = {"s3:GetObject": "state-object", "s3:ListBucke
 # api/deploy.py refresh: which resources lost esmctl's tags (ListTags per resource).
 REFRESH: dict[str, Scope] = {"sagemaker:ListTags": "sagemaker"}
 # doctor.py: the checks `deploy` runs first (subscription, quotas) and doctor's own (the free probe
-# model, the permission simulation).
+# model, created with esmctl's tags and deleted at once; the permission simulation).
 PREFLIGHT: dict[str, Scope] = {"sagemaker:DescribeModelPackage": "model-package",
                                "servicequotas:ListServiceQuotas": "any",
                                "servicequotas:ListAWSDefaultServiceQuotas": "any"}
-DOCTOR: dict[str, Scope] = {"sagemaker:CreateModel": "probe-model", "sagemaker:DeleteModel": "probe-model",
-                            "sagemaker:ListModels": "any", "iam:PassRole": "execution-role",
-                            "iam:GetRole": "execution-role", "iam:SimulatePrincipalPolicy": "any"}
+DOCTOR: dict[str, Scope] = {"sagemaker:CreateModel": "probe-model", "sagemaker:AddTags": "probe-model",
+                            "sagemaker:DeleteModel": "probe-model", "sagemaker:ListModels": "any",
+                            "iam:PassRole": "execution-role", "iam:GetRole": "execution-role",
+                            "iam:SimulatePrincipalPolicy": "any"}
 # invoke.py: a Forge request to a deployment's endpoint (as the caller, or as the shared user).
 INVOKE: dict[str, Scope] = {"sagemaker:InvokeEndpoint": "endpoint", "sagemaker:DescribeEndpoint": "endpoint",
                             "secretsmanager:GetSecretValue": "secret"}
-# api/report.py `stop --idle-for`, metrics.py: invocations per endpoint.
+# api/idle.py `stop --idle-for`, metrics.py: invocations per endpoint.
 IDLE: dict[str, Scope] = {"cloudwatch:GetMetricData": "any"}
-# api `prices refresh`: the Price List API.
+# api/setup.py `prices refresh`: the Price List API.
 PRICES: dict[str, Scope] = {"pricing:GetProducts": "any"}
 
+# Conditions that narrow an action to what esmctl does with it (IAM User Guide: iam:PassedToService,
+# iam:PolicyARN condition keys); each such action gets a statement of its own.
+_PASSED_TO = {"execution-role": "sagemaker.amazonaws.com", "timer-role": "scheduler.amazonaws.com"}
+
 _SID = {"model": "Models", "endpoint-config": "EndpointConfigs", "endpoint": "Endpoints",
-        "sagemaker": "TagsOfModelsConfigsEndpoints", "model-package": "ModelPackages",
-        "probe-model": "DoctorProbeModels", "execution-role": "ExecutionRole", "timer-role": "StopTimerRoles",
-        "schedule": "StopTimers", "user": "SharedUser", "invoke-policy": "SharedUserPolicies",
-        "secret": "SharedUserSecret", "state-bucket": "StateBucket", "state-object": "StateObjects",
-        "kms": "StateKmsKey", "any": "NoResourceLevelPermissions"}
+        "model-package": "ModelPackages", "probe-model": "DoctorProbeModels", "execution-role": "ExecutionRole",
+        "timer-role": "StopTimerRoles", "schedule": "StopTimers", "user": "SharedUser",
+        "invoke-policy": "SharedUserPolicies", "secret": "SharedUserSecret", "state-bucket": "StateBucket",
+        "state-object": "StateObjects", "kms": "StateKmsKey", "any": "NoResourceLevelPermissions"}
+_SAGEMAKER = ("model", "endpoint-config", "endpoint")  # what "sagemaker" (any of them) stands for
+EXACT_SCHEDULES = 10  # up to this many deployments, the stop timers' schedules are named one by one
 
 
-def needed(config: Config, scope: str = "all") -> dict[str, set[str]]:
-    """IAM action → the scopes (kinds of resource) it is needed on, for this configuration."""
+def needed(config: Config, scope: str = "all", state: State | None = None) -> dict[str, set[str]]:
+    """IAM action → the kinds of resource it is needed on, for this configuration (and state)."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
     parts: list[dict[str, Scope]] = []
     remote = isinstance(config.state_location, S3Url)
     if scope in ("deploy", "all"):
-        handlers = [h for h in resources.REGISTRY.values() if _applies(h.spec.kind(), config)]
-        parts += [h.iam for h in handlers] + [resources.READS, REFRESH, PREFLIGHT]
+        used = {m.__name__.rsplit(".", 1)[-1] for m in resources.KINDS
+                if not hasattr(m, "applies") or m.applies(config, state)}
+        parts += [h.iam for h in resources.REGISTRY.values() if h.spec.kind() in used]
+        parts += [resources.READS, REFRESH, PREFLIGHT, IDLE]
         if remote:
             parts.append(STATE_S3)
     if scope in ("invoke", "all"):
@@ -78,95 +96,147 @@ def needed(config: Config, scope: str = "all") -> dict[str, set[str]]:
         if remote:
             parts.append(STATE_S3_READ)
     if scope == "all":
-        parts += [DOCTOR, IDLE, PRICES]
+        parts += [DOCTOR, PRICES]
+    secretsmanager = config.settings.secret_store == "secretsmanager" or bool(
+        state and state.shared_account and state.shared_account.secret_store == "secretsmanager")
     out: dict[str, set[str]] = {}
     for part in parts:
         for action, where in part.items():
-            if action.startswith("secretsmanager:") and config.settings.secret_store != "secretsmanager":
+            if action.startswith("secretsmanager:") and not secretsmanager:
                 continue
-            out.setdefault(action, set()).add(where)
+            for w in (_SAGEMAKER if where == "sagemaker" else (where,)):
+                out.setdefault(action, set()).add(w)
     if remote and config.settings.state_kms_key and scope in ("deploy", "all"):  # SSE-KMS (PutObject reference)
         out["kms:GenerateDataKey"] = {"kms"}
         out["kms:Decrypt"] = {"kms"}
     return out
 
 
-def _applies(kind: str, config: Config) -> bool:
-    """Whether this configuration uses a kind at all (no shared-user rights without a shared user)."""
-    if kind == "shared_user":
-        return config.settings.enable_shared_service_account
-    if kind == "role":
-        return config.creates_role
-    return True
+def actions(config: Config, scope: str = "all", state: State | None = None) -> list[str]:
+    return sorted(needed(config, scope, state))
 
 
-def actions(config: Config, scope: str = "all") -> list[str]:
-    return sorted(needed(config, scope))
-
-
-def policy(config: Config, state: State | None = None, scope: str = "all") -> dict[str, Any]:
-    """The policy document: one statement per kind of resource, its actions on this environment's ARNs."""
-    account = (state.account_id if state else "") or "*"
+def policy(config: Config, state: State | None = None, scope: str = "all", account: str = "") -> dict[str, Any]:
+    """The policy document: one statement per kind of resource, its actions on this environment's ARNs
+    (plus one per conditioned action)."""
+    account = account or (state.account_id if state else "") or "*"
     arns = _resources(config, state, account)
+    part = naming.partition(config.region)
+    arns |= {name: fn(config, state, account, part) for name, (_, fn) in SCOPES_DECLARED.items()}
+    sids = _SID | {name: sid for name, (sid, _) in SCOPES_DECLARED.items()}
     by_where: dict[str, set[str]] = {}
-    for action, wheres in needed(config, scope).items():
+    for action, wheres in needed(config, scope, state).items():
         for where in wheres:
             by_where.setdefault(where, set()).add(action)
     statements = []
-    for where in sorted(by_where, key=lambda w: list(_SID).index(w)):
+    for where in sorted(by_where, key=lambda w: list(sids).index(w)):
         resource = arns.get(where) or ["*"]
-        statements.append({"Sid": _SID[where], "Effect": "Allow", "Action": sorted(by_where[where]),
-                           "Resource": resource if len(resource) > 1 else resource[0]})
+        acts = by_where[where]
+        for action, condition in _conditions(where, config).items():
+            if action in acts:
+                acts = acts - {action}
+                sid = sids[where] + action.split(":")[1]
+                statements.append(_statement(sid, [action], resource, condition))
+        if acts:
+            statements.append(_statement(sids[where], sorted(acts), resource, _kms_condition(where, config)))
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def simulations(doc: dict[str, Any]) -> list[tuple[list[str], list[str]]]:
+    """(actions, resource ARNs) to simulate for each statement: a concrete name in place of each
+    wildcard, so a policy scoped to this environment's names is judged on them (IAM's
+    SimulatePrincipalPolicy uses Resource "*" when none is given, which a scoped policy does not allow)."""
+    out = []
+    for s in doc["Statement"]:
+        res = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        concrete = ["*" if r == "*" else r.replace("*", "esmctl").replace("?", "x") for r in res]
+        out.append((list(s["Action"]), concrete))
+    return out
+
+
+def _statement(sid: str, acts: list[str], resource: list[str], condition: dict[str, Any] | None) -> dict[str, Any]:
+    st: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": acts,
+                          "Resource": resource if len(resource) > 1 else resource[0]}
+    if condition:
+        st["Condition"] = condition
+    return st
+
+
+def _conditions(where: str, config: Config) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    if where in _PASSED_TO:
+        out["iam:PassRole"] = {"StringEquals": {"iam:PassedToService": _PASSED_TO[where]}}
+    if where == "execution-role":
+        managed = naming.managed_policy_arn(config.region)
+        out["iam:AttachRolePolicy"] = {"ArnEquals": {"iam:PolicyARN": managed}}
+        out["iam:DetachRolePolicy"] = {"ArnEquals": {"iam:PolicyARN": managed}}
+    return out
+
+
+def _kms_condition(where: str, config: Config) -> dict[str, Any] | None:
+    """A key named by an alias: any key, as long as it has that alias (KMS evaluates the key's ARN,
+    never the alias's; kms:ResourceAliases condition key)."""
+    key = config.settings.state_kms_key
+    if where != "kms" or "alias/" not in key:
+        return None
+    return {"ForAnyValue:StringEquals": {"kms:ResourceAliases": key[key.index("alias/"):]}}
 
 
 def _resources(config: Config, state: State | None, account: str) -> dict[str, list[str]]:
     region, env = config.region, config.environment
     part = naming.partition(region)
 
-    def sm(kind: str, names: Iterable[str]) -> list[str]:
+    def sm(kind: str, patterns: list[str], recorded: Iterable[str]) -> list[str]:
+        """The patterns, and the recorded names they do not cover (a deployment no longer selected)."""
+        names = patterns + [n for n in recorded if not any(fnmatch.fnmatchcase(n.lower(), p.lower())
+                                                           for p in patterns)]
         return sorted({naming.sagemaker_arn(region, account, kind, n) for n in names})
 
     deps = list(config.deployments.values())
-    recorded = list(state.deployments.values()) if state else []
-    models = [f"{d.sagemaker_model_name}-*" for d in deps] + [d.model.name for d in recorded if d.model] + [
-        r.name for d in recorded for r in d.retired if r.kind == "model"]
-    configs = [naming.endpoint_config_name(d.endpoint_name, "*") for d in deps] + [
-        d.endpoint_config.name for d in recorded if d.endpoint_config] + [
-        r.name for d in recorded for r in d.retired if r.kind == "endpoint_config"]
-    endpoints = [naming.endpoint_name(d.endpoint_name, "*") for d in deps] + [
-        d.endpoint.name for d in recorded if d.endpoint]
+    rec = list(state.deployments.values()) if state else []
+    models = sm("model", [f"{d.sagemaker_model_name}-*" for d in deps],
+                [d.model.name for d in rec if d.model] + [r.name for d in rec for r in d.retired if r.kind == "model"])
+    configs = sm("endpoint-config", [naming.endpoint_config_name(d.endpoint_name, "*") for d in deps],
+                 [d.endpoint_config.name for d in rec if d.endpoint_config]
+                 + [r.name for d in rec for r in d.retired if r.kind == "endpoint_config"])
+    endpoints = sm("endpoint", [naming.endpoint_name(d.endpoint_name, "*") for d in deps],
+                   [d.endpoint.name for d in rec if d.endpoint])
     role = config.settings.execution_role_arn or f"arn:{part}:iam::{account}:role/{config.role_name}"
-    timer_role = f"{config.settings.iam_role_name_prefix}-stop-{env}-"  # stop_timer.role_name's start
-    schedule = f"esmctl-{env}-"  # stop_timer.schedule_name's start
+    roles = sorted({role} | ({f"arn:{part}:iam::{account}:role/{state.role.name}"} if state and state.role else set()))
+    user = state.shared_account.user_name if state and state.shared_account else config.shared_user_name
+    users = sorted({config.shared_user_name, user})
+    policies = sorted({config.shared_policy_name} | (
+        {state.shared_account.policy_name} if state and state.shared_account else set()))
+    # Each timer's exact name while there are few (a pattern would also match an environment whose name
+    # starts with this one's and a "-"); beyond EXACT_SCHEDULES, the pattern keeps the policy small.
+    deployments = sorted(set(config.deployments) | set(state.deployments if state else {}))
+    schedules = [stop_timer.schedule_name(env, d) for d in deployments] if len(deployments) <= EXACT_SCHEDULES \
+        else [f"esmctl-{env}-*"]
     out = {
-        "model": sm("model", models),
-        "probe-model": sm("model", ["esmctl-probe-*"]),
-        "endpoint-config": sm("endpoint-config", configs),
-        "endpoint": sm("endpoint", endpoints),
+        "model": models,
+        "probe-model": [naming.sagemaker_arn(region, account, "model", "esmctl-probe-*")],
+        "endpoint-config": configs,
+        "endpoint": endpoints,
         "model-package": sorted({d.model_package for d in deps}),
-        "execution-role": [role],
-        "timer-role": [f"arn:{part}:iam::{account}:role/{_prefix(timer_role, naming.IAM_ROLE_MAX)}*"],
-        "schedule": [f"arn:{part}:scheduler:{region}:{account}:schedule/default/"
-                     f"{_prefix(schedule, stop_timer.SCHEDULE_NAME_MAX)}*"],
-        "user": [f"arn:{part}:iam::{account}:user/{config.shared_user_name}"],
-        "invoke-policy": [naming.iam_policy_arn(region, account, config.shared_policy_name),
-                          naming.iam_policy_arn(region, account, config.shared_policy_name + "-*")],
-        "secret": [f"arn:{part}:secretsmanager:{region}:{account}:secret:"
-                   f"{secret_name(env, config.shared_user_name)}-*"],
+        "execution-role": roles,
+        "timer-role": [f"arn:{part}:iam::{account}:role/"
+                       f"{stop_timer.role_name_pattern(config.settings.iam_role_name_prefix, env)}"],
+        "schedule": [f"arn:{part}:scheduler:{region}:{account}:schedule/default/{n}" for n in schedules],
+        "user": [f"arn:{part}:iam::{account}:user/{u}" for u in users],
+        "invoke-policy": [naming.iam_policy_arn(region, account, p + s) for p in policies for s in ("", "-*")],
+        # a secret's ARN ends in "-" and six random characters (Secrets Manager API reference, "Secret ARN")
+        "secret": [f"arn:{part}:secretsmanager:{region}:{account}:secret:{secret_name(env, u)}-??????"
+                   for u in users],
     }
-    out["sagemaker"] = out["model"] + out["endpoint-config"] + out["endpoint"]
     loc = config.state_location
     if isinstance(loc, S3Url):
         out["state-bucket"] = [f"arn:{part}:s3:::{loc.bucket}"]
-        out["state-object"] = [f"arn:{part}:s3:::{loc.bucket}/{loc.prefix}{env}*"]
-        if config.settings.state_kms_key:
-            out["kms"] = [config.settings.state_kms_key if config.settings.state_kms_key.startswith("arn:")
-                          else f"arn:{part}:kms:{region}:{account}:key/{config.settings.state_kms_key}"]
+        out["state-object"] = [f"arn:{part}:s3:::{loc.bucket}/{loc.prefix}{env}.*"]
+        key = config.settings.state_kms_key
+        if key:
+            out["kms"] = [f"arn:{part}:kms:{region}:{account}:key/*" if "alias/" in key else
+                          key if key.startswith("arn:") else f"arn:{part}:kms:{region}:{account}:key/{key}"]
     return out
 
 
-def _prefix(stem: str, limit: int) -> str:
-    """What every generated name starting with `stem` starts with: a name too long for `limit` keeps
-    only its first characters before its hash (stop_timer._fit)."""
-    return stem[: limit - stop_timer.HASH_CHARS - 1]
+__all__ = ["SCOPES", "actions", "needed", "policy", "simulations"]

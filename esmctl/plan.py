@@ -8,7 +8,6 @@ none of them: it orders the actions, counts them and prices the result. `plan` r
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -91,12 +90,11 @@ def plan(
     new_suffix: Callable[[], str] = naming.new_suffix,
     targets: Iterable[str] = (),
     destroy: bool = False,
-    stop_at: dt.datetime | None = None,
+    ttl: float | None = None,
 ) -> Plan:
-    """Everything `deploy` (or `destroy`) must do, in order. `stop_at`: also set a stop timer on the
-    deployments in scope (`deploy --ttl`, `stop --at`)."""
-    ctx = Planning.start(config, state, observed, new_suffix=new_suffix, targets=targets, destroy=destroy,
-                         stop_at=stop_at)
+    """Everything `deploy` (or `destroy`) must do, in order. `ttl`: also a stop timer on each
+    deployment in scope, firing `ttl` seconds after the run (`deploy --ttl`)."""
+    ctx = Planning.start(config, state, observed, new_suffix=new_suffix, targets=targets, destroy=destroy, ttl=ttl)
     for kind in resources.KINDS:
         kind.plan(ctx)
     for kind in resources.KINDS:

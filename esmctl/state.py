@@ -52,8 +52,9 @@ HISTORY_KEEP = 20  # creation times kept for the ETA of later waits
 
 def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     """2 adds `vanished` to endpoint records (refresh found the endpoint deleted outside esmctl, so the
-    plan says why it is recreated). An older esmctl, which rejects fields it does not know, then
-    says "upgrade esmctl" for a version-2 state instead of "does not match the schema"."""
+    plan says why it is recreated) and `records` (per deployment and shared) where kinds added later
+    keep theirs. An older esmctl, which rejects fields it does not know, then says "upgrade esmctl"
+    for a version-2 state instead of "does not match the schema"."""
     for dep in (doc.get("deployments") or {}).values():
         ep = dep.get("endpoint") if isinstance(dep, dict) else None
         if isinstance(ep, dict):
@@ -144,6 +145,9 @@ class DeploymentState(_Doc):
     stopped_at: str | None = None
     stopped_by: str | None = None  # "user", "idle" or "schedule"
     stop_schedule: ScheduleRecord | None = None
+    # A resource kind added after schema 2 keeps its records here under its kind's name, checked by
+    # the kind's own model, so adding a kind needs no schema version (esmctl/resources/__init__.py).
+    records: dict[str, Any] = Field(default_factory=dict)
 
 
 class PolicyPart(Resource):
@@ -192,6 +196,7 @@ class State(_Doc):
     shared_account: SharedAccountRecord | None = None
     deployments: dict[str, DeploymentState] = Field(default_factory=dict)
     creation_seconds: list[float] = Field(default_factory=list)  # recent endpoint creation times
+    records: dict[str, Any] = Field(default_factory=dict)  # shared records of kinds added after schema 2
 
 
 def backup_path(path: Path) -> Path:

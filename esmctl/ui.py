@@ -17,14 +17,13 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from esmctl.durations import fmt_duration
 from esmctl.errors import Refused
 from esmctl.events import refuse_unless, row_changes
 
 if TYPE_CHECKING:
     from esmctl.events import Reporter
 
-__all__ = ["UI", "escape", "fmt_duration"]  # fmt_duration: esmctl.durations' (imported from here by older code)
+__all__ = ["UI", "escape"]
 
 
 class UI:

@@ -893,10 +893,14 @@ class FakeAws:
             self.iam = FakeIam(self.log, region, account)
             self.scheduler = FakeScheduler(self.log, region, account, self.sagemaker, self.iam)
             self.secrets = FakeSecrets(self.log, region, account)
+            # Services without a typed adapter (`Aws.api(name)`): a kind's test puts its own fake here
+            # (an object with `call(operation, resource="", **params)` and `call_or_none(...)`).
+            self.apis: dict[str, Any] = {}
         else:  # another signer on the same account (with_credentials)
             self.log, self.cancel = _parent.log, _parent.cancel
             self.sagemaker, self.iam = _parent.sagemaker, _parent.iam
             self.scheduler, self.secrets = _parent.scheduler, _parent.secrets
+            self.apis = _parent.apis
         self.sts = FakeSts(self.log, region, account, self.iam, _credentials)
         self.clock = self.log.clock.now
         self.sleep = self.log.clock.sleep
@@ -905,6 +909,12 @@ class FakeAws:
         self._account: str | None = None
 
     # --- the adapter's own methods --------------------------------------------------------------------
+    def api(self, service: str) -> Any:
+        """What `Aws.api(service)` gives: the fake a test registered in `apis`."""
+        if service not in self.apis:
+            raise AssertionError(f"no fake for {service}: put one in FakeAws.apis[{service!r}]")
+        return self.apis[service]
+
     def account_id(self) -> str:
         if self._account is None:
             self._account = str(self.sts.caller_identity()["Account"])
@@ -1085,7 +1095,7 @@ class Env:
         from esmctl.execute import Executor
 
         return Executor(aws=self.aws, store=self.store, config=self.config, ui=self.ui,  # type: ignore[arg-type]
-                        waiter=self.waiter(), clock=self.clock.now, **kw)
+                        waiter=self.waiter(), clock=self.clock.now, utcnow=self.clock.utcnow, **kw)
 
     def apply(self, the_plan: Any, **kw: Any) -> Any:
         self.store.save()

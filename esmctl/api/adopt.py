@@ -119,10 +119,12 @@ class Adopting(Base):
                     store.ref, rec.secret_store, rec.user_name, imp.access_key[0],
                     value={"aws_access_key_id": imp.access_key[0], "aws_secret_access_key": imp.access_key[1]}),
                     phase="pre", reason=f"the secret of {imp.access_key[0]}, from the Terraform state"))
-            try:  # the secret through the executor (it records where it is kept), then the state
-                self._executor(Store(self.backend, state)).run(Plan(tuple(steps)))
-                self.backend.write(state)
-            except BaseException:
+            try:  # the secret's step records where it is kept, writing the state once it is stored
+                if steps:
+                    self._executor(Store(self.backend, state)).run(Plan(tuple(steps)))
+                else:
+                    self.backend.write(state)
+            except BaseException:  # no state was written (the step's write is its last act): no secret either
                 if store is not None and not had:
                     with contextlib.suppress(EsmctlError):
                         store.delete()

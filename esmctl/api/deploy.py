@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from esmctl.observe import Observed
 
 
-def _stop_at(ttl: float | None, now: dt.datetime | None) -> dt.datetime | None:
-    """When a stop timer set now with `ttl` (seconds) fires; None without a ttl."""
-    return (now or state_mod.utcnow()) + dt.timedelta(seconds=ttl) if ttl else None
 
 
 @dataclass
@@ -46,8 +43,7 @@ class DeployResult:
 
 class Deploying(Base):
     def plan(self, *, refresh: bool = True, targets: Iterable[str] = (), destroy: bool = False,
-             suffix_placeholder: bool = True, ttl: float | None = None, rotate_key: bool = False,
-             now: dt.datetime | None = None) -> PlanResult:
+             suffix_placeholder: bool = True, ttl: float | None = None, rotate_key: bool = False) -> PlanResult:
         """What deploy (or destroy) would do: with `ttl`, `deploy --ttl` (stop timers too); with
         `rotate_key`, what `creds rotate` does. Changes nothing, takes no lock."""
         cfg = self.config
@@ -64,9 +60,8 @@ class Deploying(Base):
         suffix = (lambda: naming.PLACEHOLDER_SUFFIX) if suffix_placeholder else naming.new_suffix
         if rotate_key:
             return PlanResult(self._rotation_plan(state, observed), drift, refresh)
-        stop_at = _stop_at(ttl, now)
         return PlanResult(make_plan(cfg, state, observed, new_suffix=suffix, targets=targets, destroy=destroy,
-                                    stop_at=stop_at), drift, refresh)
+                                    ttl=ttl), drift, refresh)
 
     def _rotation_plan(self, state: State | None, observed: Observed) -> Plan:
         ctx = Planning.start(self.config, state, observed, new_suffix=naming.new_suffix, targets=(), destroy=False)
@@ -75,7 +70,7 @@ class Deploying(Base):
     def deploy(self, *, yes: bool = False, wait: bool = True, targets: Iterable[str] = (),
                parallelism: int | None = None, timeout: float | None = None, destroy: bool = False,
                show_plan: Any = None, set_desired: str | None = None, question: str | None = None,
-               ttl: float | None = None, stopped_by: str = "user", now: dt.datetime | None = None) -> DeployResult:
+               ttl: float | None = None, stopped_by: str = "user") -> DeployResult:
         """Plan, confirm, apply, wait. `show_plan(plan, drift)` renders the plan before asking.
 
         `set_desired` ("running"/"stopped") first marks the target deployments so (stop/start); `ttl`
@@ -93,7 +88,7 @@ class Deploying(Base):
             observed, drift = self._refresh(state)
             if set_desired is not None:
                 self._set_desired(state, list(targets), set_desired, stopped_by)
-            the_plan = make_plan(cfg, state, observed, targets=targets, destroy=destroy, stop_at=_stop_at(ttl, now))
+            the_plan = make_plan(cfg, state, observed, targets=targets, destroy=destroy, ttl=ttl)
             if show_plan:
                 show_plan(the_plan, drift)
             store = Store(self.backend, state)
@@ -159,8 +154,8 @@ class Deploying(Base):
             assert state is not None
             observed, _ = self._refresh(state)
             ctx = Planning.start(self.config, state, observed, new_suffix=naming.new_suffix, targets=targets,
-                                 destroy=False, stop_at=at)
-            timers = plan_only(ctx, stop_timer.plan)
+                                 destroy=False)
+            timers = plan_only(ctx, lambda c: stop_timer.plan_at(c, at))
             store = Store(self.backend, state)
             store.save()
             outcome = self._executor(store).run(timers)
@@ -258,8 +253,10 @@ class Deploying(Base):
                             "stop working once it is deleted.", yes=yes)
             store = Store(self.backend, state)
             store.save()
-            old = next(a.name for a in the_plan.actions if a.reason == "the old one")
-            self._executor(store).run(the_plan)
+            old = next(a.name for a in the_plan.actions if a.verb == "delete" and a.spec == shared_user.AccessKey(
+                a.name, shared.user_name, rotation=True))
+            outcome = self._executor(store).run(the_plan)  # its steps are shared ones: a failure raises
+            assert not outcome.failures
             return {"user_name": shared.user_name, "old_access_key_id": old,
                     "aws_access_key_id": shared.access_key_id, "created": shared.access_key_created}
 

@@ -28,7 +28,7 @@ from botocore import xform_name
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from esmctl import __version__
+from esmctl import __version__, naming
 from esmctl.aws import consistency
 from esmctl.aws.errors import is_not_found, translate
 from esmctl.errors import AwsError, Interrupted, NotFound
@@ -306,7 +306,7 @@ class SageMaker(_Service):
                                tags: dict[str, str]) -> str:
         resp = self.call("CreateEndpointConfig", name, EndpointConfigName=name, Tags=_tags(tags),
                          ProductionVariants=[{
-                             "VariantName": "variant-1", "ModelName": model_name,
+                             "VariantName": naming.VARIANT, "ModelName": model_name,
                              "InitialInstanceCount": instance_count, "InstanceType": instance_type,
                              "InitialVariantWeight": 1.0, "ModelDataDownloadTimeoutInSeconds": 3600,
                          }])
@@ -464,7 +464,7 @@ class CloudWatch(_Service):
             queries = [{"Id": f"m{j}", "ReturnData": True, "MetricStat": {
                 "Metric": {"Namespace": "AWS/SageMaker", "MetricName": "Invocations",
                            "Dimensions": [{"Name": "EndpointName", "Value": name},
-                                          {"Name": "VariantName", "Value": "variant-1"}]},
+                                          {"Name": "VariantName", "Value": naming.VARIANT}]},
                 "Period": period, "Stat": "Sum"}} for j, name in enumerate(chunk)]
             token = None
             while True:

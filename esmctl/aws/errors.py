@@ -33,7 +33,9 @@ def is_not_found(err: ClientError) -> bool:
     code = err.response.get("Error", {}).get("Code", "")
     msg = err.response.get("Error", {}).get("Message", "")
     # SageMaker answers "not found" with ValidationException "Could not find ...".
-    return code in NOT_FOUND_CODES or (code in ("ValidationException", "ValidationError")
+    # Most services name it …NotFoundException / NoSuch… (Application Auto Scaling: ObjectNotFoundException).
+    generic = code.endswith("NotFoundException") or (code.startswith("NoSuch") and code != "NoSuchBucket")
+    return code in NOT_FOUND_CODES or generic or (code in ("ValidationException", "ValidationError")
                                        and ("could not find" in msg.lower() or "not found" in msg.lower()))
 
 

@@ -13,12 +13,14 @@ No AWS calls here, and nothing about any one kind.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from esmctl import naming
+from esmctl.state import utcnow as state_utcnow
 
 if TYPE_CHECKING:
     from esmctl.aws import Aws
@@ -31,10 +33,18 @@ Phase = Literal["pre", "apply", "after_wait", "post"]
 Verb = Literal["create", "update", "replace", "delete", "tag", "attach", "detach", "verify", "forget"]
 Symbol = Literal["+", "~", "-", "-/+", ""]
 
-# What an IAM action may be scoped to; esmctl/permissions.py turns each into this environment's ARNs.
-Scope = Literal["model", "endpoint-config", "endpoint", "model-package", "execution-role", "timer-role",
-                "schedule", "user", "invoke-policy", "secret", "state-bucket", "state-object", "probe-model",
-                "sagemaker", "kms", "any"]  # sagemaker: any model, endpoint config or endpoint of it
+# What an IAM action is scoped to: one of esmctl/permissions.py's kinds of resource ("model",
+# "endpoint-config", "endpoint", "sagemaker" (any of the three), "model-package", "execution-role",
+# "timer-role", "schedule", "user", "invoke-policy", "secret", "state-bucket", "state-object",
+# "probe-model", "kms", "any"), or one a kind declares with `scope()`.
+Scope = str
+SCOPES: dict[str, tuple[str, Callable[..., list[str]]]] = {}  # declared by kinds: name → (Sid, ARNs)
+
+
+def scope(name: str, sid: str, arns: Callable[..., list[str]]) -> None:
+    """Declare a kind of resource for the IAM policy: its statement's Sid and `arns(config, state,
+    account, partition)`, the ARN patterns of this environment's resources of that kind."""
+    SCOPES[name] = (sid, arns)
 
 
 def secret_field(**kwargs: Any) -> Any:
@@ -54,9 +64,9 @@ class Spec:
         return cls.__module__.rsplit(".", 1)[-1]
 
     def public(self) -> dict[str, Any]:
-        """The spec's fields for `plan --json` (secrets left out)."""
+        """The spec's fields for `plan --json`: those set (a delete carries only the name), secrets never."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name != "name" and not f.metadata.get("secret")}
+                if f.name != "name" and not f.metadata.get("secret") and getattr(self, f.name) != f.default}
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,9 @@ class Handler:
 
     @property
     def counts(self) -> tuple[int, int, int]:
-        """(add, change, destroy) of one such step in the plan's summary."""
+        """(add, change, destroy) of one such step in the plan's summary (bookkeeping counts nothing)."""
+        if self.quiet:
+            return (0, 0, 0)
         return {"+": (1, 0, 0), "~": (0, 1, 0), "-": (0, 0, 1), "-/+": (1, 0, 1)}.get(self.symbol, (0, 0, 0))
 
 
@@ -160,6 +172,7 @@ class Run:
     ui: Reporter
     waiter: Waiter
     clock: Callable[[], float]
+    utcnow: Callable[[], dt.datetime] = state_utcnow  # the wall clock (when a stop timer fires)
     memo: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -168,8 +181,10 @@ class Run:
             self.memo[key] = value
 
     def recall(self, key: str, default: Any = None) -> Any:
+        """A copy of what an earlier step remembered (other threads may still add to it)."""
         with self.lock:
-            return self.memo.get(key, default)
+            value = self.memo.get(key, default)
+            return value.copy() if isinstance(value, (set, dict, list)) else value
 
     def tags(self, deployment: str) -> dict[str, str]:
         assert self.config is not None
@@ -222,7 +237,7 @@ class Planning:
     new_suffix: Callable[[], str]
     targets: set[str]
     destroy: bool
-    stop_at: Any = None  # datetime: set a stop timer on the deployments in scope (deploy --ttl, stop --at)
+    ttl: float | None = None  # seconds: a stop timer on the deployments in scope, counted from the end of the run
     deployments: dict[str, Planned] = field(default_factory=dict)  # wanted and in scope
     removed: dict[str, tuple[DeploymentState, str]] = field(default_factory=dict)  # in the state only: → why
     kept_endpoints: list[str] = field(default_factory=list)  # endpoints outside the targets that stay
@@ -233,8 +248,8 @@ class Planning:
 
     @classmethod
     def start(cls, config: Config | None, state: Any, observed: Any, *, new_suffix: Callable[[], str],
-              targets: Iterable[str], destroy: bool, stop_at: Any = None) -> Planning:
-        ctx = cls(config, state, observed, new_suffix, set(targets), destroy, stop_at)
+              targets: Iterable[str], destroy: bool, ttl: float | None = None) -> Planning:
+        ctx = cls(config, state, observed, new_suffix, set(targets), destroy, ttl)
         desired = {} if destroy or config is None else dict(config.deployments)
         recorded = dict(state.deployments) if state else {}
         for name in sorted(set(desired) | set(recorded)):
@@ -249,6 +264,7 @@ class Planning:
                 if have is not None and have.desired == "stopped":
                     ctx.stopped.append(name)
                 ctx.deployments[name] = Planned(want, have, have.suffix if have else new_suffix(),
+                                                endpoint_name=have.endpoint.name if have and have.endpoint else "",
                                                 running=have is None or have.desired == "running")
         return ctx
 

@@ -42,7 +42,7 @@ def tag(run: Run, a: Action) -> None:
             dep.untagged = [arn for arn in dep.untagged if arn != a.name]
 
 
-@handler("forget", Record, action="forget_deployment", symbol="", resource="deployment record", order=99,
+@handler("forget", Record, action="forget_deployment", symbol="-", resource="deployment record", order=99,
          quiet=True, iam={})
 def forget(run: Run, a: Action) -> None:
     with run.store.change() as st:

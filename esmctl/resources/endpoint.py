@@ -10,6 +10,7 @@ here records what the wait saw.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -208,12 +209,11 @@ def busy(state: State) -> list[str]:
             if d.endpoint and d.endpoint.status in ("Creating", "Updating")]
 
 
-def settle(run: Run, items: list[tuple[str, str, str]], fail: object) -> set[str]:
+def settle(run: Run, items: list[tuple[str, str, str]],
+           report: Callable[[str], None]) -> tuple[set[str], list[str]]:
     """Wait for endpoints ((deployment, endpoint, "InService"|"gone")) with a live board; record what
-    was seen; return the deployments whose endpoint reached its target. `fail(message)` reports one."""
-    import typing
-
-    report = typing.cast("typing.Callable[[str], None]", fail)
+    was seen; return the deployments whose endpoint reached its target, and the endpoints still busy
+    when the wait ran out. `report(message)` reports a failure."""
     hist = run.store.state.creation_seconds
     eta = statistics.median(hist) if hist else DEFAULT_ETA
     started = run.recall(STARTED, {})
@@ -249,7 +249,6 @@ def settle(run: Run, items: list[tuple[str, str, str]], fail: object) -> set[str
                        f"{w.seen.status if w.seen else 'missing'} after {fmt_duration(run.waiter.timeout)}"
                        " — it keeps going in AWS; run `esmctl deploy` again to keep waiting (or raise --timeout)")
                 still.append(w.endpoint)
-    run.remember("endpoint.still_busy", still)
     settled = set()
     with run.store.change() as st:
         for w in waiting:
@@ -277,4 +276,4 @@ def settle(run: Run, items: list[tuple[str, str, str]], fail: object) -> set[str
             else:
                 report(f"{w.deployment}: endpoint {w.endpoint} is {w.seen.status}")
             dep.endpoint.creating_since = None
-    return settled
+    return settled, still

@@ -8,11 +8,16 @@ everything else (`destroy`). A role of that name made by someone else is never t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from esmctl import naming
 from esmctl.errors import AlreadyExists, AwsError
 from esmctl.resources._base import Action, Planning, Run, Spec, handler, reads
 from esmctl.state import RoleRecord
+
+if TYPE_CHECKING:
+    from esmctl.config import Config
+    from esmctl.state import State
 
 PLAN_ORDER = 10  # when it plans (before everything: the models run with it)
 SECTION = 10  # where its shared steps run and show (teardown: reverse)
@@ -32,6 +37,11 @@ class RolePolicy(Spec):
     """The managed policy attachment; `name` is the role's."""
 
     policy_arn: str = ""
+
+
+def applies(config: Config, state: State | None) -> bool:
+    """esmctl makes the role, or made one it must still delete."""
+    return config.creates_role or bool(state and state.role and state.role.created_by_esmctl)
 
 
 def plan(ctx: Planning) -> None:

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esmctl import naming, secrets
 from esmctl.errors import AlreadyExists, AwsError, EsmctlError
 from esmctl.resources._base import Action, Planning, Run, Scope, Spec, handler, reads, secret_field
 from esmctl.state import PolicyPart, SharedAccountRecord, iso, utcnow
+
+if TYPE_CHECKING:
+    from esmctl.config import Config
+    from esmctl.state import State
 
 PLAN_ORDER = 90  # when it plans (last: its invoke policy lists every endpoint the others planned)
 SECTION = 20  # where its shared steps run and show (teardown: reverse)
@@ -53,7 +57,7 @@ class AccessKey(Spec):
     """`name`: the key id (delete, verify) or the user (create)."""
 
     user: str = ""
-    rotation: bool = False  # a rotation's new key: the stored secret it replaces is kept to put back
+    rotation: bool = False  # a rotation's step (its new key keeps the secret it replaces, to put back)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,11 @@ class Secret(Spec):
 
 
 # --- planning ------------------------------------------------------------------------------------
+def applies(config: Config, state: State | None) -> bool:
+    """The configuration asks for the shared user, or the state still has one to tear down."""
+    return config.settings.enable_shared_service_account or bool(state and state.shared_account)
+
+
 def plan(ctx: Planning) -> None:
     """Created and kept in step with the endpoints, or torn down (`destroy`: the whole environment;
     `destroy --target` keeps it for the deployments that stay)."""
@@ -221,7 +230,7 @@ def plan_rotation(ctx: Planning) -> None:
     ctx.add("create", AccessKey(user, user, rotation=True), phase="pre", reason="the new key, stored")
     ctx.add("verify", AccessKey(user, user, rotation=True), phase="pre",
             reason="sts:GetCallerIdentity with the new key; on failure the old key is kept")
-    ctx.add("delete", AccessKey(current, user), phase="pre", reason="the old one")
+    ctx.add("delete", AccessKey(current, user, rotation=True), phase="pre", reason="the old one")
 
 
 # --- handlers ------------------------------------------------------------------------------------
@@ -379,7 +388,7 @@ def detach(run: Run, a: Action) -> None:
 
 
 _STORE: dict[str, Scope] = {"secretsmanager:CreateSecret": "secret", "secretsmanager:PutSecretValue": "secret",
-          "secretsmanager:TagResource": "secret", "secretsmanager:DescribeSecret": "secret",
+          "secretsmanager:TagResource": "secret",  # CreateSecret with Tags also needs TagResource
           "secretsmanager:GetSecretValue": "secret"}
 
 

@@ -21,7 +21,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from esmctl import naming
+from esmctl import durations, naming
 from esmctl.resources._base import Action, Planning, Run, Spec, handler
 from esmctl.state import DeploymentState, ScheduleRecord, iso, parse_iso
 
@@ -37,7 +37,8 @@ HASH_CHARS = 10  # hex digits (40 bits) of the hash that ends a shortened name
 class StopTimer(Spec):
     """`name` is the schedule's."""
 
-    at: str = ""  # ISO time, UTC
+    at: str = ""  # ISO time, UTC (`stop --at`) …
+    ttl: float = 0.0  # … or seconds after the run that sets it (`deploy --ttl`: after the wait)
     endpoint: str = ""
     role_name: str = ""
 
@@ -61,6 +62,14 @@ def role_name(prefix: str, environment: str, suffix: str) -> str:
     return _fit(f"{prefix}-stop-{environment}-{suffix}", naming.IAM_ROLE_MAX, prefix, environment, suffix)
 
 
+def role_name_pattern(prefix: str, environment: str) -> str:
+    """An IAM pattern matching exactly the timer roles of this environment (a suffix is 8 hex digits)."""
+    name = f"{prefix}-stop-{environment}-" + "?" * 8
+    if len(name) <= naming.IAM_ROLE_MAX:
+        return name
+    return f"{name[:naming.IAM_ROLE_MAX - HASH_CHARS - 1]}-" + "?" * HASH_CHARS
+
+
 def delete_policy(region: str, account: str, endpoint: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [{
         "Sid": "DeleteThisEndpointOnly", "Effect": "Allow", "Action": "sagemaker:DeleteEndpoint",
@@ -75,20 +84,37 @@ def fired(dep: DeploymentState, now: dt.datetime) -> bool:
 
 
 def plan(ctx: Planning) -> None:
-    at = iso(ctx.stop_at) if ctx.stop_at is not None else None
+    """`deploy --ttl`: a timer on each running deployment in scope, counted from the end of the run;
+    `start` (or a fired timer) removes the old one; a removed deployment's timer goes with it."""
     for p in ctx.deployments.values():
         timer = p.have.stop_schedule if p.have else None
-        if at is not None and p.running and ctx.config is not None:
-            env, prefix = ctx.config.environment, ctx.config.settings.iam_role_name_prefix
-            ctx.add("create", StopTimer(schedule_name(env, p.name), at, p.endpoint_name,
-                                        role_name(prefix, env, p.suffix)), p.name, "post",
-                    reason=f"EventBridge Scheduler deletes {p.endpoint_name} at {at}; works with this machine off")
+        if ctx.ttl and p.running and ctx.config is not None:
+            ctx.add("create", _timer(ctx, p.name, p.suffix, p.endpoint_name, ttl=ctx.ttl), p.name, "post",
+                    reason=f"EventBridge Scheduler deletes {p.endpoint_name} {durations.human(ctx.ttl)} after this "
+                    "deploy; works with this machine off")
         elif timer is not None and p.running and (timer.cancel or timer.fired):
             ctx.add("delete", StopTimer(timer.name, role_name=timer.role_name), p.name,
                     reason="replaced by start" if timer.cancel else "fired; the endpoint was stopped by it")
     for name, (have, _) in ctx.removed.items():
         if have.stop_schedule is not None:
             ctx.add("delete", StopTimer(have.stop_schedule.name, role_name=have.stop_schedule.role_name), name)
+
+
+def plan_at(ctx: Planning, at: dt.datetime) -> None:
+    """`stop --at`: a timer on each recorded deployment in scope that runs now; nothing else."""
+    for name in sorted(ctx.targets):
+        dep = ctx.state.deployments.get(name) if ctx.state else None
+        if dep is None or dep.desired != "running" or dep.endpoint is None:
+            continue
+        when = iso(at) or ""
+        ctx.add("create", _timer(ctx, name, dep.suffix, dep.endpoint.name, at=when), name, "post",
+                reason=f"EventBridge Scheduler deletes {dep.endpoint.name} at {when}; works with this machine off")
+
+
+def _timer(ctx: Planning, deployment: str, suffix: str, endpoint: str, *, at: str = "", ttl: float = 0.0) -> StopTimer:
+    assert ctx.config is not None
+    env, prefix = ctx.config.environment, ctx.config.settings.iam_role_name_prefix
+    return StopTimer(schedule_name(env, deployment), at, ttl, endpoint, role_name(prefix, env, suffix))
 
 
 @handler("create", StopTimer, action="create_stop_timer", symbol="+", resource="stop timer", order=50,
@@ -111,7 +137,9 @@ def create(run: Run, a: Action) -> None:
         aws.iam.delete_role_policy(old.role_name, POLICY_NAME)
         aws.iam.delete_role(old.role_name)
     kept_arn = old.role_arn if old is not None and old.role_name == s.role_name else ""
-    rec = ScheduleRecord(name=s.name, at=s.at, role_name=s.role_name, role_arn=kept_arn)
+    at = parse_iso(s.at) if s.at else run.utcnow() + dt.timedelta(seconds=s.ttl)
+    assert at is not None and s.endpoint
+    rec = ScheduleRecord(name=s.name, at=iso(at) or "", role_name=s.role_name, role_arn=kept_arn)
     with store.change():
         dep.stop_schedule = rec  # recorded before anything is created
     found = aws.iam.get_role(rec.role_name)
@@ -122,13 +150,11 @@ def create(run: Run, a: Action) -> None:
     aws.iam.put_role_policy(rec.role_name, POLICY_NAME, delete_policy(config.region, aws.account_id(), s.endpoint))
     # the previous timer of this name, or a leftover of a run that died before recording it
     aws.scheduler.delete(rec.name)
-    at = parse_iso(s.at)
-    assert at is not None
     aws.scheduler.create_stop(rec.name, at=at.strftime("%Y-%m-%dT%H:%M:%S"), endpoint=s.endpoint,
                               role_arn=found["Arn"])
     with store.change():
         rec.role_arn, rec.created = found["Arn"], True
-    run.ui.ok(f"{a.deployment}: stop timer set — EventBridge Scheduler deletes {s.endpoint} at {s.at} "
+    run.ui.ok(f"{a.deployment}: stop timer set — EventBridge Scheduler deletes {s.endpoint} at {rec.at} "
               "(works with this machine off).")
 
 

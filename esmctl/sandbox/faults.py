@@ -25,7 +25,6 @@ query-protocol requests (their operation is in it) or when a hook is set. Plain 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import socket
@@ -34,8 +33,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
+from ._served import operation_of
 from .control import SandboxControl, control
 
 MUTATING = re.compile(r"^(Create|Update|Delete|Put|Attach|Detach|Add|Remove|Tag|Untag|Start|Stop)")
@@ -194,49 +194,10 @@ def throttling_error(protocol: str, service: str) -> tuple[int, list[tuple[str, 
     return error_response(protocol, service, status, code, RATE_EXCEEDED_MESSAGE, query_code="Throttling")
 
 
-def _operation(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
-    _, service = credential_of(environ.get("HTTP_AUTHORIZATION", ""), environ.get("QUERY_STRING", ""))
-    target = environ.get("HTTP_X_AMZ_TARGET", "")
-    if target:
-        return service, target.rsplit(".", 1)[-1]
-    query = environ.get("QUERY_STRING", "")
-    if "Action=" in query:
-        action = parse_qs(query).get("Action", [""])[0]
-        if action:
-            return service, action
-    if body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-        action = parse_qs(body.decode(errors="replace")).get("Action", [""])[0]
-        if action:
-            return service, action
-    method = environ.get("REQUEST_METHOD", "GET")
-    path = environ.get("PATH_INFO", "/").strip("/").split("/")
-    if service == "s3":  # path-style (an endpoint URL with an IP address): /bucket/key
-        return service, _s3_operation(method, bool(path[0]), len(path) > 1 and bool(path[1]), query)
-    verb = {"POST": "Create", "PUT": "Update", "DELETE": "Delete", "PATCH": "Update"}.get(method, "Get")
-    if service == "sagemaker" and path and path[0] == "endpoints":  # sagemaker-runtime
-        return "sagemaker-runtime", "InvokeEndpoint"
-    return service, verb + (path[0].rstrip("s").title() if path and path[0] else "")
-
-
-def _s3_operation(method: str, bucket: bool, key: bool, query: str) -> str:
-    """The S3 API operation of a path-style request, for the common ones (S3 API reference names):
-    objects, buckets, and a bucket's sub-resources (`?versioning` → GetBucketVersioning, ...)."""
-    params = parse_qs(query, keep_blank_values=True)
-    if method == "POST" and "delete" in params:
-        return "DeleteObjects"
-    if key:
-        return {"PUT": "PutObject", "DELETE": "DeleteObject", "HEAD": "HeadObject"}.get(method, "GetObject")
-    if not bucket:
-        return "ListBuckets"
-    if method == "GET" and "versions" in params:
-        return "ListObjectVersions"
-    if method == "GET" and params.get("list-type") == ["2"]:
-        return "ListObjectsV2"
-    sub = next((k for k, v in params.items() if v == [""]), "")
-    verb = {"PUT": "Put", "DELETE": "Delete", "HEAD": "Head"}.get(method, "Get")
-    if sub:
-        return f"{verb}Bucket{sub.title()}"
-    return {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}.get(method, "ListObjects")
+def _operation(environ: dict[str, Any], service: str) -> tuple[str, str]:
+    """(service, operation) of a request: the served-action recorder's reading (_served.operation_of:
+    X-Amz-Target, the CBOR path, Action=, or botocore's REST request URIs)."""
+    return operation_of(environ) or (service, "")
 
 
 def _environ_headers(environ: dict[str, Any]) -> dict[str, str]:
@@ -259,14 +220,6 @@ def _answer(start_response: Callable[..., Any], response: tuple[int, list[tuple[
     status, headers, body = response
     start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
     return [body]
-
-
-def _read_body(environ: dict[str, Any]) -> bytes:
-    """The request body, put back so that moto reads it again."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    return body
 
 
 class FaultMiddleware:
@@ -293,12 +246,9 @@ class FaultMiddleware:
             return _answer(start_response, unknown_key_error(protocol, service), "Forbidden")
 
         hook = self.hook()
-        body: bytes | None = None
         operation = ""
         if ctl.rate_limits and service and service not in UNTHROTTLED_SERVICES:
-            if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-                body = _read_body(environ)
-            service, operation = _operation(environ, body or b"")
+            service, operation = _operation(environ, service)
             if service not in UNTHROTTLED_SERVICES:
                 family = "mutate" if MUTATING.match(operation) else "read"
                 if not ctl.take_token(service, operation, family):
@@ -307,10 +257,8 @@ class FaultMiddleware:
 
         if hook is None:
             return self.app(environ, start_response)
-        if body is None:
-            body = _read_body(environ)
         if not operation:  # not already found for the rate limit
-            service, operation = _operation(environ, body)
+            service, operation = _operation(environ, service)
         info = RequestInfo(service, operation, bool(MUTATING.match(operation)),
                            "esmctl/" in environ.get("HTTP_USER_AGENT", ""))
         decision = hook(info)

@@ -1,8 +1,8 @@
 """`apply_patches()`: make moto behave like SageMaker, SageMaker Runtime and IAM where esmctl cares.
 
-The patch modules (`_sagemaker`, `_runtime`, `_iam`, `_authz`, `_quotas`, `_simulate`,
-`_consistency`, `_limits`) import moto at their top, so only this function imports them, after
-setting MOTO_IAM_LOAD_MANAGED_POLICIES.
+The patch modules (the package's `_*` modules with an `install()`: `_sagemaker`, `_runtime`, `_iam`,
+`_authz`, `_quotas`, `_simulate`, `_consistency`, `_limits`, and any a new resource kind adds) import
+moto at their top, so only this function imports them, after setting MOTO_IAM_LOAD_MANAGED_POLICIES.
 Patches replace attributes on moto's classes (not instances), so they apply to `moto.mock_aws` and
 to a `moto.server.ThreadedMotoServer` in the same process alike, including backends created later.
 They are written against moto 5.2.5 (pinned in pyproject.toml). Call this before moto's first
@@ -32,17 +32,26 @@ def apply_patches() -> None:
         # Before moto builds its first IAM backend: AWS-managed policies such as
         # arn:aws:iam::aws:policy/AmazonSageMakerFullAccess exist, as in a real account.
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-        from . import _authz, _consistency, _iam, _limits, _quotas, _runtime, _sagemaker, _simulate
-
-        _sagemaker.install()
-        _runtime.install()
-        _iam.install()
-        _authz.install()
-        _quotas.install()
-        _simulate.install()
-        _consistency.install()
-        _limits.install()
+        for module in patch_modules():
+            module.install()
         _applied = True
+
+
+# The patches in the order they go in: those that later ones build on first. A module of this package
+# with `install()` that is not listed (a new kind's sandbox patch) goes in after them, by name.
+ORDER = ("_sagemaker", "_runtime", "_iam", "_authz", "_quotas", "_simulate", "_consistency", "_limits")
+
+
+def patch_modules() -> list[Any]:
+    """The package's `_*` modules that have `install()`, in ORDER then by name (importing moto)."""
+    import importlib
+    import pkgutil
+
+    package = importlib.import_module(__package__ or "esmctl.sandbox")
+    names = [m.name for m in pkgutil.iter_modules(package.__path__) if m.name.startswith("_")]
+    ordered = [n for n in ORDER if n in names] + sorted(n for n in names if n not in ORDER)
+    found = [importlib.import_module(f"{package.__name__}.{n}") for n in ordered]
+    return [m for m in found if callable(getattr(m, "install", None))]
 
 
 def replace(owner: Any, name: str, new: Any) -> None:

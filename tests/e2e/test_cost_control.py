@@ -168,8 +168,16 @@ def test_stop_at_sets_a_timer_without_stopping_now(cli: Env) -> None:
     deploy(cli)
     r = cli.run("stop", "prototype_model", "--at", "2099-12-01T19:00Z")
     assert r.code == 0, r.text
-    assert dep_state(cli)["stop_schedule"]["at"] == "2099-12-01T19:00:00Z"
+    d = dep_state(cli)
+    assert d["stop_schedule"]["at"] == "2099-12-01T19:00:00Z"
     assert len(cli.client("sagemaker").list_endpoints()["Endpoints"]) == 1
+    sched = cli.client("scheduler").get_schedule(Name=d["stop_schedule"]["name"])
+    assert sched["ScheduleExpression"] == "at(2099-12-01T19:00:00)"
+    assert json.loads(sched["Target"]["Input"]) == {"EndpointName": d["endpoint"]["name"]}  # that endpoint
+    pol = cli.client("iam").get_role_policy(RoleName=d["stop_schedule"]["role_name"],
+                                            PolicyName="esmctl-delete-endpoint")["PolicyDocument"]
+    pol = json.loads(pol) if isinstance(pol, str) else pol
+    assert pol["Statement"][0]["Resource"].endswith(f":endpoint/{d['endpoint']['name'].lower()}")
     bad = cli.run("stop", "prototype_model", "--at", "yesterday")
     assert bad.code == 1 and "is not a time" in bad.err
 

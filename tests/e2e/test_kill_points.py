@@ -8,6 +8,7 @@ tried is printed and recorded in docs/reliability.md.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -124,6 +125,9 @@ def converged(cli: Env, scenario: str) -> None:
     assert all(t["created"] for t in timers.values())
     if scenario == "ttl":
         assert len(timers) == len(state["deployments"]) == 2  # one timer per running deployment, none twice
+        for d in state["deployments"].values():  # each deletes its own endpoint
+            target = cli.client("scheduler").get_schedule(Name=d["stop_schedule"]["name"])["Target"]
+            assert json.loads(target["Input"]) == {"EndpointName": d["endpoint"]["name"]}
     keys = iam.list_access_keys(UserName="esm-shared-invoke-dev")["AccessKeyMetadata"]
     assert [k["AccessKeyId"] for k in keys] == [state["shared_account"]["access_key_id"]]
     for name, d in state["deployments"].items():

@@ -211,12 +211,18 @@ def test_an_assumed_role_is_simulated_as_its_role(cfg: config_mod.Config) -> Non
     role = {"RoleName": "Deployer", "Arn": role_arn, "Path": "/team/", "RoleId": "AROA1234567890EXAMPLE",
             "CreateDate": NOW, "AssumeRolePolicyDocument": "{}"}
     iam.add_response("get_role", {"Role": role}, {"RoleName": "Deployer"})
+    from esmctl import permissions
+
     actions = doctor.needed_actions(cfg)
-    results = [{"EvalActionName": a, "EvalDecision": "implicitDeny" if a == "iam:PassRole" else "allowed"}
-               for a in actions]
-    iam.add_response("simulate_principal_policy", {"EvaluationResults": results, "IsTruncated": False},
-                     {"PolicySourceArn": role_arn, "ActionNames": actions})
+    doc = permissions.policy(cfg, None, "all", account="123456789012")
+    for acts, resources in permissions.simulations(doc):  # each statement on its own resources
+        assert "*" not in "".join(r for r in resources if r != "*")  # concrete names, not patterns
+        results = [{"EvalActionName": a, "EvalDecision": "implicitDeny" if a == "iam:PassRole" else "allowed"}
+                   for a in acts]
+        iam.add_response("simulate_principal_policy", {"EvaluationResults": results, "IsTruncated": False},
+                         {"PolicySourceArn": role_arn, "ActionNames": acts, "ResourceArns": resources})
     (f,) = doctor.check_permissions(aws, cfg, "arn:aws:sts::123456789012:assumed-role/Deployer/alice")
+    iam.assert_no_pending_responses()
     assert f.level == "error" and f.message == (f"{role_arn} may not call 1 of the {len(actions)} actions esmctl "
                                                 "needs: iam:PassRole")
 

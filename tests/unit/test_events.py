@@ -113,5 +113,4 @@ def test_workspace_takes_reporter_or_its_old_name_ui(tmp_path: Path) -> None:
 
 
 def test_fmt_duration_lives_in_durations() -> None:
-    assert ui.fmt_duration is durations.fmt_duration
     assert [durations.fmt_duration(s) for s in (None, -3, 5, 714, 3720)] == ["?", "0s", "5s", "11m54s", "1h02m"]

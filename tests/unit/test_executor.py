@@ -4,7 +4,6 @@ before each create, the wait, an update that rolls back, one deployment failing,
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 import time
@@ -14,20 +13,9 @@ from typing import Any
 import pytest
 
 from esmctl.errors import Interrupted
-from tests.fakes import Env, no_fsync
+from tests.fakes import Env
 
 PERF, PROTO = "performance_model", "prototype_model"
-REAL_SECONDS = 0.5  # a whole deploy, 10+ minutes of AWS time, takes less than this for real
-
-
-@pytest.fixture(autouse=True)
-def _fast_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    no_fsync(monkeypatch)
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Env:
-    return Env(tmp_path)
 
 
 def names(env: Env, dep: str) -> tuple[str, str, str]:
@@ -59,7 +47,8 @@ def index(env: Env, op: str, name: str) -> int:
 
 
 # --- a fresh deploy -------------------------------------------------------------------------------------
-def test_a_fresh_deploy_records_each_name_before_creating_it_and_waits_on_the_clock(env: Env) -> None:
+def test_a_fresh_deploy_records_each_name_before_creating_it_and_waits_on_the_clock(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     on_disk: dict[str, dict[str, Any] | None] = {}
 
     def look(name: str) -> None:  # inside the create call, before it takes effect: what is on disk?
@@ -69,9 +58,10 @@ def test_a_fresh_deploy_records_each_name_before_creating_it_and_waits_on_the_cl
         env.aws.on(op, look)
     p = env.plan()
     env.aws.reset_calls()  # what the refresh read
-    started = time.perf_counter()
+    def no_real_sleep(seconds: float) -> None:
+        raise AssertionError(f"slept {seconds} s for real")
+    monkeypatch.setattr(time, "sleep", no_real_sleep)  # every wait goes through the fake clock
     out = env.apply(p)
-    real = time.perf_counter() - started
 
     assert out.failures == [] and out.still_busy == []
     creates = [c for c in env.aws.calls if c.op.startswith("Create")]
@@ -94,9 +84,8 @@ def test_a_fresh_deploy_records_each_name_before_creating_it_and_waits_on_the_cl
         rec = env.saved()["deployments"][dep]
         assert rec["endpoint"]["status"] == "InService" and rec["endpoint"]["created"] is True
         assert rec["model"]["created"] and rec["endpoint_config"]["created"]
-    # the wait took ten minutes of the fake clock and no real time
+    # the wait took ten minutes of the fake clock (and no real sleep: see above)
     assert env.clock.now() >= env.aws.sagemaker.seconds["Creating"] and env.clock.slept > 0
-    assert real < REAL_SECONDS
     assert env.state.creation_seconds == [pytest.approx(600.0, abs=env.interval)] * 2
     assert env.aws.count("ListEndpoints") == env.clock.sleeps + 1  # one listing per poll for both endpoints
     assert "Waiting for 2 endpoints to be InService" in env.ui.text()
@@ -250,7 +239,7 @@ def test_stop_deletes_only_the_endpoint_and_waits_until_it_is_gone(env: Env) -> 
 
 def test_destroy_removes_everything_in_an_order_iam_accepts(tmp_path: Path) -> None:
     env = Env(tmp_path, "basic_shared_user")
-    assert env.deploy(stop_at=env.clock.utcnow() + dt.timedelta(hours=3)).failures == []
+    assert env.deploy(ttl=3 * 3600).failures == []
     endpoint = names(env, PROTO)[2]
     out = env.deploy(destroy=True)
 

@@ -4,25 +4,18 @@ fake AWS (tests/fakes.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from esmctl.observe import observe
-from tests.fakes import Env, no_fsync
+from tests.fakes import Env
 
 PERF, PROTO = "performance_model", "prototype_model"
 LISTINGS = ("ListModels", "ListEndpointConfigs", "ListEndpoints")
 
 
-@pytest.fixture(autouse=True)
-def _fast_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    no_fsync(monkeypatch)
-
-
 @pytest.fixture
-def env(tmp_path: Path) -> Env:
-    env = Env(tmp_path)
+def env(env: Env) -> Env:
+    """Deployed."""
     assert env.deploy().failures == []
     return env
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from pathlib import Path
 
@@ -166,13 +165,12 @@ def test_targets_limit_the_plan(cfg: config.Config) -> None:
 def test_a_ttl_plans_one_stop_timer_per_running_deployment_after_the_wait(cfg: config.Config) -> None:
     st = full_state(cfg)
     st.deployments["performance_model"].desired = "stopped"
-    at = dt.datetime(2030, 1, 2, 19, 0, tzinfo=dt.UTC)
-    p = plan(cfg, st, observed_from_state(st, "us-east-2"), stop_at=at)
+    p = plan(cfg, st, observed_from_state(st, "us-east-2"), ttl=8 * 3600)
     assert kinds(p) == [("create_stop_timer", "prototype_model", "esmctl-dev-prototype_model-stop")]
     (timer,) = p.actions
     assert timer.phase == "post" and timer.spec.endpoint == "Endpoint-ESMC-300M-1-2df2c3dd"
-    assert timer.spec.at == "2030-01-02T19:00:00Z" and timer.spec.role_name == "esm-stop-dev-2df2c3dd"
-    assert "Endpoint-ESMC-300M-1-2df2c3dd at 2030-01-02T19:00:00Z" in timer.describe()
+    assert timer.spec.ttl == 8 * 3600 and timer.spec.role_name == "esm-stop-dev-2df2c3dd"
+    assert "deletes Endpoint-ESMC-300M-1-2df2c3dd 8h after this deploy" in timer.describe()
     assert p.summary() == "Plan: 1 to add, 0 to change, 0 to destroy."
 
 

@@ -10,14 +10,11 @@ from pathlib import Path
 import pytest
 
 from esmctl import secrets
-from tests.fakes import Env, no_fsync
+from tests.fakes import Env
+
+pytestmark = pytest.mark.usefixtures("fast_disk")
 
 PERF, PROTO = "performance_model", "prototype_model"
-
-
-@pytest.fixture(autouse=True)
-def _fast_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    no_fsync(monkeypatch)
 
 
 def test_a_create_whose_answer_was_lost_is_marked_created_by_the_next_refresh(tmp_path: Path) -> None:
@@ -62,8 +59,7 @@ def test_the_plan_says_why_a_vanished_endpoint_is_created_again(tmp_path: Path) 
 def test_an_endpoint_gone_after_its_stop_time_was_stopped_by_the_schedule_not_drift(
         tmp_path: Path, gone_after: dt.timedelta) -> None:
     env = Env(tmp_path)
-    at = env.clock.utcnow() + dt.timedelta(hours=1)
-    assert env.deploy(stop_at=at).failures == []
+    assert env.deploy(ttl=3600).failures == []  # fires an hour after the run
     endpoint = env.state.deployments[PROTO].endpoint.name  # type: ignore[union-attr]
     if gone_after < dt.timedelta(hours=1):
         env.aws.sagemaker.vanish(endpoint)  # someone else deleted it before the timer was due

@@ -13,16 +13,12 @@ from esmctl import secrets
 from esmctl.errors import AwsError
 from esmctl.plan import Plan, plan_only
 from esmctl.resources import shared_user
-from tests.fakes import Env, aws_error, no_fsync
-
-
-@pytest.fixture(autouse=True)
-def _fast_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    no_fsync(monkeypatch)
+from tests.fakes import Env, aws_error
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Env:
+def env(tmp_path: Path, fast_disk: None) -> Env:
+    """The shared-user example, deployed."""
     env = Env(tmp_path, "basic_shared_user")
     assert env.deploy().failures == []
     return env

@@ -99,8 +99,9 @@ def create_stop(aws: Aws, store: Store, cfg: config_mod.Config, deployment: str,
     """The stop timer handler, as the executor runs it for `deploy --ttl` / `stop --at`."""
     dep = store.state.deployments[deployment]
     assert dep.endpoint is not None
-    spec = schedule.StopTimer(schedule.schedule_name(cfg.environment, deployment), iso(at) or "", dep.endpoint.name,
-                              schedule.role_name(cfg.settings.iam_role_name_prefix, cfg.environment, dep.suffix))
+    role = schedule.role_name(cfg.settings.iam_role_name_prefix, cfg.environment, dep.suffix)
+    spec = schedule.StopTimer(schedule.schedule_name(cfg.environment, deployment), at=iso(at) or "",
+                              endpoint=dep.endpoint.name, role_name=role)
     run = Run(aws=aws, store=store, config=cfg, ui=UI(interactive=False), waiter=None, clock=lambda: 0.0)  # type: ignore[arg-type]
     schedule.create(run, Action("create", spec, deployment, "post"))
     assert dep.stop_schedule is not None

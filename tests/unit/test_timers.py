@@ -6,26 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
-
-import pytest
 
 from esmctl.plan import plan_only
 from esmctl.resources import stop_timer
-from tests.fakes import EPOCH, Env, no_fsync
+from tests.fakes import EPOCH, Env
 
 PERF, PROTO = "performance_model", "prototype_model"
 HOUR = dt.timedelta(hours=1)
-
-
-@pytest.fixture(autouse=True)
-def _fast_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    no_fsync(monkeypatch)
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Env:
-    return Env(tmp_path)
 
 
 def endpoint_arn(env: Env, dep: str) -> str:
@@ -39,19 +26,21 @@ def timer_role(env: Env, dep: str) -> str:
 def set_timers(env: Env, at: dt.datetime, targets: tuple[str, ...] = ()) -> None:
     """What `esmctl stop --at` does: a plan of the timers alone, applied."""
     env.refresh()
-    out = env.apply(plan_only(env.planning(targets=targets, stop_at=at), stop_timer.plan))
+    out = env.apply(plan_only(env.planning(targets=targets), lambda ctx: stop_timer.plan_at(ctx, at)))
     assert out.failures == []
 
 
 def test_deploy_with_a_stop_time_sets_a_schedule_whose_role_may_only_delete_that_endpoint(env: Env) -> None:
-    out = env.deploy(stop_at=EPOCH + 2 * HOUR)
+    out = env.deploy(ttl=2 * 3600)
     assert out.failures == []
+    at = env.clock.utcnow() + 2 * HOUR  # two hours after the run, not after the plan (the wait took a while)
+    assert at > EPOCH + 2 * HOUR + dt.timedelta(minutes=5)
 
     for dep in (PERF, PROTO):
         name = stop_timer.schedule_name("dev", dep)
         schedule = env.aws.scheduler.schedules[name]
         endpoint = env.state.deployments[dep].endpoint.name  # type: ignore[union-attr]
-        assert schedule["At"] == "2030-01-01T14:00:00" and schedule["Endpoint"] == endpoint
+        assert schedule["At"] == at.strftime("%Y-%m-%dT%H:%M:%S") and schedule["Endpoint"] == endpoint
         role = env.aws.iam.roles[timer_role(env, dep).lower()]
         assert schedule["RoleArn"] == role["Arn"]
         assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
@@ -71,7 +60,8 @@ def test_deploy_with_a_stop_time_sets_a_schedule_whose_role_may_only_delete_that
 
 
 def test_a_second_timer_replaces_the_schedule_and_keeps_the_role(env: Env) -> None:
-    assert env.deploy(stop_at=EPOCH + 2 * HOUR).failures == []
+    assert env.deploy(ttl=2 * 3600).failures == []
+    first_at = (env.clock.utcnow() + 2 * HOUR).strftime("%Y-%m-%dT%H:%M:%S")
     role = timer_role(env, PROTO)
     arn = env.aws.iam.roles[role.lower()]["Arn"]
     env.aws.reset_calls()
@@ -81,7 +71,7 @@ def test_a_second_timer_replaces_the_schedule_and_keeps_the_role(env: Env) -> No
     assert env.aws.iam.roles[role.lower()]["Arn"] == arn
     schedules = env.aws.scheduler.schedules
     assert schedules[stop_timer.schedule_name("dev", PROTO)]["At"] == "2030-01-01T17:00:00"
-    assert schedules[stop_timer.schedule_name("dev", PERF)]["At"] == "2030-01-01T14:00:00"  # not a target
+    assert schedules[stop_timer.schedule_name("dev", PERF)]["At"] == first_at  # not a target
     assert env.state.deployments[PROTO].stop_schedule.at == "2030-01-01T17:00:00Z"  # type: ignore[union-attr]
 
     env.clock.advance((3 * HOUR).total_seconds())  # only the untouched timer has fired
@@ -90,7 +80,7 @@ def test_a_second_timer_replaces_the_schedule_and_keeps_the_role(env: Env) -> No
 
 
 def test_start_after_the_timer_fired_brings_the_endpoint_back_and_removes_the_timer(env: Env) -> None:
-    assert env.deploy(stop_at=env.clock.utcnow() + HOUR).failures == []
+    assert env.deploy(ttl=3600).failures == []
     endpoint = env.state.deployments[PROTO].endpoint.name  # type: ignore[union-attr]
     role = timer_role(env, PROTO)
     env.clock.advance((2 * HOUR).total_seconds())
@@ -115,7 +105,7 @@ def test_start_after_the_timer_fired_brings_the_endpoint_back_and_removes_the_ti
 
 
 def test_start_before_the_timer_fired_removes_the_timer_and_keeps_the_endpoint(env: Env) -> None:
-    assert env.deploy(stop_at=env.clock.utcnow() + HOUR).failures == []
+    assert env.deploy(ttl=3600).failures == []
     env.refresh()
     env.state.deployments[PROTO].stop_schedule.cancel = True  # type: ignore[union-attr]
     p = env.plan(refresh=False, targets=(PROTO,))
