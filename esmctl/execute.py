@@ -78,7 +78,7 @@ class Executor:
             applied = self._apply(plan.by_deployment("apply"))
             waiting = [(a.deployment, a.name, str(a.handler.waits)) for a in plan.in_phase("apply")
                        if a.handler.waits and a.deployment in applied]
-            waiting += [(d, n, "InService") for d, n in self._recorded(plan.wait_for)]
+            waiting += [(d, n, "InService") for d, n in plan.wait_for]
             if self.wait and waiting:
                 settled = self._settle(waiting)
                 self._parallel({d: acts for d, acts in plan.by_deployment("after_wait").items() if d in settled})
@@ -99,11 +99,6 @@ class Executor:
                 hint="Run `esmctl deploy` (or `esmctl status`) to pick the wait up again.",
             ) from None
         return self.outcome
-
-    def _recorded(self, endpoints: tuple[str, ...]) -> list[tuple[str, str]]:
-        """(deployment, endpoint) of the busy endpoints the plan waits for."""
-        return [(d, dep.endpoint.name) for d, dep in self.run_ctx.store.state.deployments.items()
-                if dep.endpoint and dep.endpoint.name in endpoints]
 
     def _settle(self, waiting: list[tuple[str, str, str]]) -> set[str]:
         """Wait through the kind that started the waits; what settled, and what is still busy."""

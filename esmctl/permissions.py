@@ -88,7 +88,7 @@ def needed(config: Config, scope: str = "all", state: State | None = None) -> di
         used = {m.__name__.rsplit(".", 1)[-1] for m in resources.KINDS
                 if not hasattr(m, "applies") or m.applies(config, state)}
         parts += [h.iam for h in resources.REGISTRY.values() if h.spec.kind() in used]
-        parts += [resources.READS, REFRESH, PREFLIGHT, IDLE]
+        parts += [resources.READS.get(k, {}) for k in sorted(used)] + [REFRESH, PREFLIGHT, IDLE]
         if remote:
             parts.append(STATE_S3)
     if scope in ("invoke", "all"):

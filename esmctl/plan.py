@@ -26,7 +26,7 @@ _SECTION = {m.__name__.rsplit(".", 1)[-1]: i for i, m in enumerate(resources.SEC
 class Plan:
     actions: tuple[Action, ...]
     notes: tuple[str, ...] = ()
-    wait_for: tuple[str, ...] = ()  # endpoints already busy in AWS that deploy waits for
+    wait_for: tuple[tuple[str, str], ...] = ()  # (deployment, endpoint) already busy in AWS that deploy waits for
     cost_before: float = 0.0
     cost_after: float = 0.0
     unknown_prices: tuple[str, ...] = ()
@@ -74,7 +74,7 @@ class Plan:
             "summary": {"add": self.add, "change": self.change, "destroy": self.destroy},
             "changes": not self.empty,
             "notes": list(self.notes),
-            "wait_for": list(self.wait_for),
+            "wait_for": [name for _, name in self.wait_for],
             "stopped": list(self.stopped),
             "estimated_cost_per_hour": {"before": round(self.cost_before, 4),
                                         "after": round(self.cost_after, 4),

@@ -92,7 +92,7 @@ class Handler:
 
 
 REGISTRY: dict[tuple[str, type[Spec]], Handler] = {}
-READS: dict[str, Scope] = {}  # IAM actions each kind's observation (refresh) calls
+READS: dict[str, dict[str, Scope]] = {}  # kind → the IAM actions its observation (refresh) calls
 
 
 def handler(verb: str, spec: type[Spec], *, action: str, symbol: Symbol, resource: str, iam: dict[str, Scope],
@@ -108,9 +108,9 @@ def handler(verb: str, spec: type[Spec], *, action: str, symbol: Symbol, resourc
     return register
 
 
-def reads(iam: dict[str, Scope]) -> None:
-    """Declare the IAM actions a kind's observation calls."""
-    READS.update(iam)
+def reads(module: str, iam: dict[str, Scope]) -> None:
+    """Declare the IAM actions a kind's observation calls (`reads(__name__, {...})` in its module)."""
+    READS.setdefault(module.rsplit(".", 1)[-1], {}).update(iam)
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,7 @@ class Planning:
     kept_endpoints: list[str] = field(default_factory=list)  # endpoints outside the targets that stay
     actions: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    wait_for: list[str] = field(default_factory=list)
+    wait_for: list[tuple[str, str]] = field(default_factory=list)  # (deployment, endpoint) busy in AWS
     stopped: list[str] = field(default_factory=list)
 
     @classmethod

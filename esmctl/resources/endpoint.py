@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from esmctl.observe import Observed
     from esmctl.state import State
 
-reads({"sagemaker:ListEndpoints": "any", "sagemaker:DescribeEndpoint": "endpoint"})
+reads(__name__, {"sagemaker:ListEndpoints": "any", "sagemaker:DescribeEndpoint": "endpoint"})
 DEFAULT_ETA = 12 * 60.0  # a typical ESM endpoint takes 10-15 minutes before we have our own history
 STARTED = "endpoint.started"  # memo: endpoint (lower) -> clock() of its create/update call
 
@@ -67,7 +67,7 @@ def plan(ctx: Planning) -> None:
             ctx.add("verify", to, p.name, "after_wait")
             p.moved = True
         elif seen.status in BUSY:
-            ctx.wait_for.append(ep)
+            ctx.wait_for.append((p.name, ep))
             ctx.notes.append(f"{p.name}: endpoint {ep} is {seen.status}; deploy waits for it")
             if on.lower() != p.config_name.lower():
                 ctx.notes.append(f"{p.name}: once it settles, deploy moves it to {p.config_name} "

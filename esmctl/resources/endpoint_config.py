@@ -19,7 +19,7 @@ from esmctl.state import ConfigRecord, Retired
 PLAN_ORDER = 30  # when it plans (after the model: it names the model)
 SECTION = 40  # where its shared steps run and show (teardown: reverse)
 
-reads({"sagemaker:ListEndpointConfigs": "any"})
+reads(__name__, {"sagemaker:ListEndpointConfigs": "any"})
 NEW = "endpoint_config.new"  # memo: the configs this run created
 
 

@@ -19,7 +19,7 @@ from esmctl.state import ModelRecord, Retired
 PLAN_ORDER = 20  # when it plans
 SECTION = 30  # where its shared steps run and show (teardown: reverse)
 
-reads({"sagemaker:ListModels": "any"})
+reads(__name__, {"sagemaker:ListModels": "any"})
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ SECTION = 10  # where its shared steps run and show (teardown: reverse)
 
 UNTAGGED = "esmctl's tags missing: add them"
 
-reads({"iam:GetRole": "execution-role", "iam:ListAttachedRolePolicies": "execution-role"})
+reads(__name__, {"iam:GetRole": "execution-role", "iam:ListAttachedRolePolicies": "execution-role"})
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 PLAN_ORDER = 90  # when it plans (last: its invoke policy lists every endpoint the others planned)
 SECTION = 20  # where its shared steps run and show (teardown: reverse)
 
-reads({"iam:GetUser": "user", "iam:ListAttachedUserPolicies": "user", "iam:GetPolicy": "invoke-policy",
+reads(__name__, {"iam:GetUser": "user", "iam:ListAttachedUserPolicies": "user", "iam:GetPolicy": "invoke-policy",
        "iam:ListAccessKeys": "user", "secretsmanager:GetSecretValue": "secret"})
 S = naming.SHARED
 ROLLBACK = "shared_user.previous_secret"  # memo: the secret a rotation replaced, put back if the new key fails
