@@ -1,4 +1,5 @@
-"""Observe stage: what AWS reports now, read in bulk.
+"""Observe stage: what AWS reports now, read in bulk. The snapshot's shape lives here; each kind's
+reading lives in its module (`read` in esmctl/resources/…; kinds added later: `observe` hooks).
 
 One paginated List* call per resource kind (100 per page) instead of a Describe per resource;
 `DescribeEndpoint` only for what List cannot tell (the config an endpoint runs on, while an update
@@ -86,100 +87,14 @@ class Observed:
 
 
 def observe(aws: Aws, config: Config | None, state: State | None) -> Observed:
-    """Read everything the planner needs about this environment from AWS."""
+    """Read everything the planner needs about this environment from AWS: each kind reads its own
+    (`read` in its module of esmctl/resources/), one listing per kind."""
+    from esmctl.resources import endpoint, endpoint_config, model, role, shared_user
+
     account = aws.account_id()
-    sm = aws.sagemaker
-    models = {m["ModelName"].lower(): m["ModelArn"] for m in sm.list_models()}
-    configs = {c["EndpointConfigName"].lower(): c["EndpointConfigArn"] for c in sm.list_endpoint_configs()}
-    endpoints: dict[str, ObservedEndpoint] = {}
-    for e in sm.list_endpoints():
-        endpoints[e["EndpointName"].lower()] = ObservedEndpoint(
-            name=e["EndpointName"], arn=e["EndpointArn"], status=e["EndpointStatus"],
-            created=e.get("CreationTime"),
-        )
-    for name in _to_describe(endpoints, state):
-        d = sm.describe_endpoint(name)
-        if d is not None:
-            endpoints[name.lower()] = ObservedEndpoint(
-                name=d["EndpointName"], arn=d["EndpointArn"], status=d["EndpointStatus"],
-                config_name=d.get("EndpointConfigName"), failure_reason=d.get("FailureReason", ""),
-                created=d.get("CreationTime"),
-            )
-    role = None
-    role_name = _role_name(config, state)
-    if role_name:
-        r = aws.iam.get_role(role_name)
-        if r is not None:
-            attached = {p["PolicyArn"] for p in aws.iam.list_attached_role_policies(role_name)}
-            role = ObservedRole(
-                name=r["RoleName"], arn=r["Arn"], policy_attached=naming.managed_policy_arn(aws.region) in attached,
-                tags={t["Key"]: t["Value"] for t in r.get("Tags", [])},
-            )
-    return Observed(account, aws.region, models, configs, endpoints, role,
-                    _observe_shared(aws, account, config, state), _kinds("observe", aws, config, state))
-
-
-def _observe_shared(aws: Aws, account: str, config: Config | None, state: State | None) -> ObservedShared | None:
-    from esmctl import secrets
-
-    rec = state.shared_account if state else None
-    if rec is None and (config is None or not config.settings.enable_shared_service_account):
-        return None
-    if rec is not None:
-        user, policy, store_kind = rec.user_name, rec.policy_name, rec.secret_store
-    else:
-        assert config is not None
-        user = config.shared_user_name
-        policy = config.shared_policy_name
-        store_kind = config.settings.secret_store
-    u = aws.iam.get_user(user)
-    if u is None:
-        return ObservedShared(user)
-    policy_arn = naming.iam_policy_arn(aws.region, account, policy)
-    attached = {p["PolicyArn"] for p in aws.iam.list_attached_user_policies(user)}
-    exists = policy_arn in attached or aws.iam.get_policy(policy_arn) is not None
-    parts: dict[str, bool] = {}  # the further invoke policies (policy_part_name): attached, or recorded
-    for name in (arn.rsplit("/", 1)[-1] for arn in attached):
-        if (naming.part_number(policy, name) or 1) > 1:
-            parts[name] = True
-    for part in rec.policy_parts if rec is not None else []:
-        if part.name not in parts and aws.iam.get_policy(naming.iam_policy_arn(aws.region, account, part.name)):
-            parts[part.name] = False
-    stored = None
-    if config is not None:
-        doc = secrets.store_for(config, aws, store_kind, user).read()
-        stored = (doc or {}).get("aws_access_key_id")
-    return ObservedShared(
-        user_name=user, user_arn=u["Arn"], user_tags={t["Key"]: t["Value"] for t in u.get("Tags", [])},
-        policy_arn=policy_arn if exists else "", attached=policy_arn in attached,
-        keys=tuple(k["AccessKeyId"] for k in aws.iam.list_access_keys(user)), stored_key_id=stored, parts=parts,
-    )
-
-
-def _role_name(config: Config | None, state: State | None) -> str | None:
-    if state is not None and state.role is not None and state.role.created_by_esmctl:
-        return state.role.name
-    if config is not None and config.creates_role:
-        return config.role_name
-    return None
-
-
-def _to_describe(endpoints: dict[str, ObservedEndpoint], state: State | None) -> list[str]:
-    """Endpoints whose config or failure reason List cannot tell and the planner needs."""
-    if state is None:
-        return []
-    out = []
-    for dep in state.deployments.values():
-        ep = dep.endpoint
-        if ep is None or ep.name.lower() not in endpoints:
-            continue
-        seen = endpoints[ep.name.lower()]
-        current = dep.endpoint_config.name if dep.endpoint_config else ""
-        # A Creating endpoint runs the config it was created with (recorded): nothing to learn.
-        if seen.status in FAILED or (seen.status in BUSY and seen.status != "Creating") \
-                or ep.config_name.lower() != current.lower():
-            out.append(ep.name)
-    return out
+    return Observed(account, aws.region, model.read(aws), endpoint_config.read(aws), endpoint.read(aws, state),
+                    role.read(aws, config, state), shared_user.read(aws, account, config, state),
+                    _kinds("observe", aws, config, state))
 
 
 def from_state(state: State | None, region: str) -> Observed:

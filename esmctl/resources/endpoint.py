@@ -9,6 +9,7 @@ here records what the wait saw.
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,9 +17,10 @@ from typing import TYPE_CHECKING
 
 from esmctl.durations import fmt_duration
 from esmctl.errors import AlreadyExists, AwsError
-from esmctl.observe import BUSY, FAILED
+from esmctl.observe import BUSY, FAILED, ObservedEndpoint
 from esmctl.resources import endpoint_config
 from esmctl.resources._base import Action, Planning, Run, Spec, handler, reads
+from esmctl.resources.stop_timer import fired
 from esmctl.state import HISTORY_KEEP, EndpointRecord, iso, utcnow
 from esmctl.wait import Waiting, WaitTimeout
 
@@ -26,8 +28,9 @@ PLAN_ORDER = 40  # when it plans (after the config it runs on)
 SECTION = 50  # where its shared steps run and show (teardown: reverse)
 
 if TYPE_CHECKING:
+    from esmctl.aws import Aws
     from esmctl.observe import Observed
-    from esmctl.state import State
+    from esmctl.state import DeploymentState, State
 
 reads(__name__, {"sagemaker:ListEndpoints": "any", "sagemaker:DescribeEndpoint": "endpoint"})
 DEFAULT_ETA = 12 * 60.0  # a typical ESM endpoint takes 10-15 minutes before we have our own history
@@ -38,6 +41,76 @@ STARTED = "endpoint.started"  # memo: endpoint (lower) -> clock() of its create/
 class Endpoint(Spec):
     config_name: str = ""
     old_config_name: str = ""
+
+
+def read(aws: Aws, state: State | None) -> dict[str, ObservedEndpoint]:
+    """Every endpoint of the account (one paginated ListEndpoints), and DescribeEndpoint only for those
+    whose config or failure reason the listing cannot tell and the planner needs."""
+    endpoints: dict[str, ObservedEndpoint] = {}
+    for e in aws.sagemaker.list_endpoints():
+        endpoints[e["EndpointName"].lower()] = ObservedEndpoint(
+            name=e["EndpointName"], arn=e["EndpointArn"], status=e["EndpointStatus"], created=e.get("CreationTime"))
+    for name in _to_describe(endpoints, state):
+        d = aws.sagemaker.describe_endpoint(name)
+        if d is not None:
+            endpoints[name.lower()] = ObservedEndpoint(
+                name=d["EndpointName"], arn=d["EndpointArn"], status=d["EndpointStatus"],
+                config_name=d.get("EndpointConfigName"), failure_reason=d.get("FailureReason", ""),
+                created=d.get("CreationTime"))
+    return endpoints
+
+
+def _to_describe(endpoints: dict[str, ObservedEndpoint], state: State | None) -> list[str]:
+    """Endpoints whose config or failure reason List cannot tell and the planner needs."""
+    if state is None:
+        return []
+    out = []
+    for dep in state.deployments.values():
+        ep = dep.endpoint
+        if ep is None or ep.name.lower() not in endpoints:
+            continue
+        seen = endpoints[ep.name.lower()]
+        current = dep.endpoint_config.name if dep.endpoint_config else ""
+        # A Creating endpoint runs the config it was created with (recorded): nothing to learn.
+        if seen.status in FAILED or (seen.status in BUSY and seen.status != "Creating") \
+                or ep.config_name.lower() != current.lower():
+            out.append(ep.name)
+    return out
+
+
+def reconcile(name: str, dep: DeploymentState, observed: Observed, now: dt.datetime) -> list[str]:
+    """Refresh one deployment's endpoint record: gone (stopped by its timer, or drift), its status,
+    the config it runs on, a failure; drift when a stopped deployment's endpoint exists (billed)."""
+    drift: list[str] = []
+    ep = dep.endpoint
+    if ep is None:
+        return drift
+    seen = observed.endpoint(ep.name)
+    if seen is None:
+        if ep.created and dep.desired == "running" and fired(dep, now):
+            assert dep.stop_schedule is not None
+            dep.desired, dep.stopped_by, dep.stopped_at = "stopped", "schedule", dep.stop_schedule.at
+            dep.stop_schedule.fired = True  # stopped by its timer, as asked: not drift
+        elif ep.created and dep.desired == "running":
+            drift.append(f"{name}: endpoint {ep.name} deleted outside esmctl")
+            ep.vanished = True
+        ep.created, ep.status = False, ""
+        return drift
+    ep.created, ep.arn, ep.status = True, seen.arn, seen.status
+    if seen.config_name:
+        if ep.config_name and seen.config_name.lower() != ep.config_name.lower() and seen.status == "InService":
+            if dep.endpoint_config and seen.config_name.lower() != dep.endpoint_config.name.lower():
+                drift.append(f"{name}: endpoint {ep.name} runs on {seen.config_name}, "
+                             f"not on {dep.endpoint_config.name}")
+        if seen.status == "InService":
+            ep.config_name = seen.config_name
+    if seen.status in FAILED:
+        ep.failure_reason = seen.failure_reason
+        drift.append(f"{name}: endpoint {ep.name} {seen.status}: {seen.failure_reason or 'no reason given'}"
+                     " (`esmctl deploy` repairs it)")
+    if dep.desired == "stopped":
+        drift.append(f"{name}: endpoint {ep.name} exists although the deployment is stopped (billed)")
+    return drift
 
 
 def plan(ctx: Planning) -> None:

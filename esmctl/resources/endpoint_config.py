@@ -9,12 +9,18 @@ endpoint uses it (AWS's eventual consistency; esmctl/aws/consistency.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from esmctl import naming
 from esmctl.errors import AlreadyExists
 from esmctl.resources import model
 from esmctl.resources._base import Action, Planning, Run, Spec, handler, reads
 from esmctl.state import ConfigRecord, Retired
+
+if TYPE_CHECKING:
+    from esmctl.aws import Aws
+    from esmctl.observe import Observed
+    from esmctl.state import DeploymentState
 
 PLAN_ORDER = 30  # when it plans (after the model: it names the model)
 SECTION = 40  # where its shared steps run and show (teardown: reverse)
@@ -29,6 +35,17 @@ class EndpointConfig(Spec):
     instance_type: str = ""
     instance_count: int = 0
     replaces: str = ""
+
+
+def read(aws: Aws) -> dict[str, str]:
+    """Every endpoint config of the account (one paginated ListEndpointConfigs): lowercase name → ARN."""
+    return {c["EndpointConfigName"].lower(): c["EndpointConfigArn"] for c in aws.sagemaker.list_endpoint_configs()}
+
+
+def reconcile(name: str, dep: DeploymentState, observed: Observed) -> list[str]:
+    """Refresh one deployment's endpoint config records (as the model's)."""
+    dep.retired = [r for r in dep.retired if r.kind != "endpoint_config" or observed.has_config(r.name)]
+    return model.reconcile_record(name, dep.endpoint_config, observed.configs, "endpoint config")
 
 
 def plan(ctx: Planning) -> None:

@@ -9,12 +9,18 @@ subscription, so every new model is made before any endpoint config or endpoint 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from esmctl import naming
 from esmctl.errors import AlreadyExists
 from esmctl.resources import role
 from esmctl.resources._base import Action, Phase, Planning, Run, Spec, handler, reads
 from esmctl.state import ModelRecord, Retired
+
+if TYPE_CHECKING:
+    from esmctl.aws import Aws
+    from esmctl.observe import Observed
+    from esmctl.state import DeploymentState
 
 PLAN_ORDER = 20  # when it plans
 SECTION = 30  # where its shared steps run and show (teardown: reverse)
@@ -29,6 +35,31 @@ class Model(Spec):
     forge_model_name: str = ""
     suffix: str = ""  # the deployment's suffix, for a deployment recorded by this step
     replaces: str = ""  # the model this one retires
+
+
+def read(aws: Aws) -> dict[str, str]:
+    """Every model of the account (one paginated ListModels): lowercase name → ARN."""
+    return {m["ModelName"].lower(): m["ModelArn"] for m in aws.sagemaker.list_models()}
+
+
+def reconcile(name: str, dep: DeploymentState, observed: Observed) -> list[str]:
+    """Refresh one deployment's model records: a retired one already gone is done; the current one is
+    marked created when AWS has it (a run died before recording it), or reported deleted outside."""
+    dep.retired = [r for r in dep.retired if r.kind != "model" or observed.has_model(r.name)]
+    return reconcile_record(name, dep.model, observed.models, "model")
+
+
+def reconcile_record(name: str, rec: Any, seen: dict[str, str], what: str) -> list[str]:
+    """A model's or an endpoint config's record against the listing (lowercase name → ARN)."""
+    if rec is None:
+        return []
+    if rec.name.lower() in seen:
+        rec.created, rec.arn = True, seen[rec.name.lower()] or rec.arn
+        return []
+    if rec.created:
+        rec.created = False
+        return [f"{name}: {what} {rec.name} deleted outside esmctl"]
+    return []
 
 
 def _diff(key: str, old: object, new: object) -> str:

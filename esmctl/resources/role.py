@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING
 
 from esmctl import naming
 from esmctl.errors import AlreadyExists, AwsError
+from esmctl.observe import ObservedRole
 from esmctl.resources._base import Action, Planning, Run, Spec, handler, reads
 from esmctl.state import RoleRecord
 
 if TYPE_CHECKING:
+    from esmctl.aws import Aws
     from esmctl.config import Config
+    from esmctl.observe import Observed
     from esmctl.state import State
 
 PLAN_ORDER = 10  # when it plans (before everything: the models run with it)
@@ -37,6 +40,54 @@ class RolePolicy(Spec):
     """The managed policy attachment; `name` is the role's."""
 
     policy_arn: str = ""
+
+
+def read(aws: Aws, config: Config | None, state: State | None) -> ObservedRole | None:
+    """esmctl's execution role as IAM has it (GetRole, ListAttachedRolePolicies); None when it has none."""
+    name = _role_name(config, state)
+    if not name:
+        return None
+    r = aws.iam.get_role(name)
+    if r is None:
+        return None
+    attached = {p["PolicyArn"] for p in aws.iam.list_attached_role_policies(name)}
+    return ObservedRole(name=r["RoleName"], arn=r["Arn"],
+                        policy_attached=naming.managed_policy_arn(aws.region) in attached,
+                        tags={t["Key"]: t["Value"] for t in r.get("Tags", [])})
+
+
+def _role_name(config: Config | None, state: State | None) -> str | None:
+    if state is not None and state.role is not None and state.role.created_by_esmctl:
+        return state.role.name
+    if config is not None and config.creates_role:
+        return config.role_name
+    return None
+
+
+def reconcile(state: State, observed: Observed, environment: str) -> list[str]:
+    """Refresh: the role's record from what IAM has; drift when it was deleted or lost its policy.
+    A role of that name not made by esmctl for this environment is refused."""
+    drift: list[str] = []
+    role = observed.role
+    if role is not None:
+        ours = role.tags.get(naming.TAG_ENVIRONMENT) == environment
+        if state.role is None and not ours:
+            raise AwsError(
+                f"The IAM role {role.name} already exists and was not made by esmctl for environment "
+                f"{environment!r}.",
+                hint="Set `execution_role_arn:` in esmctl.yaml to use it, or change `iam_role_name_prefix` "
+                "or `environment` so esmctl makes its own.")
+        if state.role is None:
+            state.role = RoleRecord(name=role.name, created_by_esmctl=True)
+        state.role.arn, state.role.created, state.role.policy_attached = role.arn, True, role.policy_attached
+        if not role.policy_attached:
+            drift.append(f"role {role.name}: {naming.MANAGED_POLICY_NAME} is not attached")
+    elif state.role is not None and state.role.created and state.role.created_by_esmctl:
+        drift.append(f"role {state.role.name}: deleted outside esmctl")
+        state.role.created = False
+        state.role.policy_attached = False
+
+    return drift
 
 
 def applies(config: Config, state: State | None) -> bool:

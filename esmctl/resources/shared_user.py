@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from esmctl import naming, secrets
 from esmctl.errors import AlreadyExists, AwsError, EsmctlError
+from esmctl.observe import ObservedShared
 from esmctl.resources._base import Action, Planning, Run, Scope, Spec, handler, reads, secret_field
 from esmctl.state import PolicyPart, SharedAccountRecord, iso, utcnow
 
 if TYPE_CHECKING:
+    from esmctl.aws import Aws
     from esmctl.config import Config
+    from esmctl.observe import Observed
     from esmctl.state import State
 
 PLAN_ORDER = 90  # when it plans (last: its invoke policy lists every endpoint the others planned)
@@ -71,6 +74,78 @@ class Secret(Spec):
 
 
 # --- planning ------------------------------------------------------------------------------------
+def read(aws: Aws, account: str, config: Config | None, state: State | None) -> ObservedShared | None:
+    """The shared user as IAM has it, its policies and keys, and which key id the store holds."""
+    rec = state.shared_account if state else None
+    if rec is None and (config is None or not config.settings.enable_shared_service_account):
+        return None
+    if rec is not None:
+        user, policy, store_kind = rec.user_name, rec.policy_name, rec.secret_store
+    else:
+        assert config is not None
+        user = config.shared_user_name
+        policy = config.shared_policy_name
+        store_kind = config.settings.secret_store
+    u = aws.iam.get_user(user)
+    if u is None:
+        return ObservedShared(user)
+    policy_arn = naming.iam_policy_arn(aws.region, account, policy)
+    attached = {p["PolicyArn"] for p in aws.iam.list_attached_user_policies(user)}
+    exists = policy_arn in attached or aws.iam.get_policy(policy_arn) is not None
+    parts: dict[str, bool] = {}  # the further invoke policies (policy_part_name): attached, or recorded
+    for name in (arn.rsplit("/", 1)[-1] for arn in attached):
+        if (naming.part_number(policy, name) or 1) > 1:
+            parts[name] = True
+    for part in rec.policy_parts if rec is not None else []:
+        if part.name not in parts and aws.iam.get_policy(naming.iam_policy_arn(aws.region, account, part.name)):
+            parts[part.name] = False
+    stored = None
+    if config is not None:
+        doc = secrets.store_for(config, aws, store_kind, user).read()
+        stored = (doc or {}).get("aws_access_key_id")
+    return ObservedShared(
+        user_name=user, user_arn=u["Arn"], user_tags={t["Key"]: t["Value"] for t in u.get("Tags", [])},
+        policy_arn=policy_arn if exists else "", attached=policy_arn in attached,
+        keys=tuple(k["AccessKeyId"] for k in aws.iam.list_access_keys(user)), stored_key_id=stored, parts=parts,
+    )
+
+
+def reconcile(state: State, observed: Observed) -> list[str]:
+    """Refresh: the shared user's record from what IAM and the store have; drift for what changed."""
+    rec, obs = state.shared_account, observed.shared
+    if rec is None or obs is None or obs.user_name != rec.user_name:
+        return []
+    drift = []
+    if obs.user_arn:
+        rec.user_created, rec.user_arn = True, obs.user_arn
+    elif rec.user_created:
+        drift.append(f"shared user {rec.user_name}: deleted outside esmctl")
+        rec.user_created = False
+    if obs.policy_arn:
+        rec.policy_created, rec.policy_arn = True, obs.policy_arn
+    elif rec.policy_created:
+        drift.append(f"shared invoke policy {rec.policy_name}: deleted outside esmctl")
+        rec.policy_created = False
+    if rec.policy_attached and not obs.attached and obs.user_arn:
+        drift.append(f"shared user {rec.user_name}: the invoke policy was detached")
+    rec.policy_attached = obs.attached
+    for part in rec.policy_parts:
+        if part.name in obs.parts:
+            part.created, part.attached = True, obs.parts[part.name]
+        elif part.created:
+            drift.append(f"shared invoke policy {part.name}: deleted outside esmctl")
+            part.created = part.attached = False
+    if obs.stored_key_id and obs.stored_key_id in obs.keys:
+        rec.access_key_id = obs.stored_key_id  # finishes a create or rotation that died before recording
+    elif rec.access_key_id and rec.access_key_id not in obs.keys and obs.user_arn:
+        drift.append(f"shared user {rec.user_name}: access key {rec.access_key_id} deleted outside esmctl")
+        rec.access_key_id = ""
+    extra = [k for k in obs.keys if k != rec.access_key_id]
+    if extra:
+        drift.append(f"shared user {rec.user_name}: {len(extra)} extra access key(s) ({', '.join(extra)})")
+    return drift
+
+
 def applies(config: Config, state: State | None) -> bool:
     """The configuration asks for the shared user, or the state still has one to tear down."""
     return config.settings.enable_shared_service_account or bool(state and state.shared_account)
