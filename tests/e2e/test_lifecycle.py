@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
-import subprocess
-import sys
-import time
+import threading
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Env, deploy
+from tests.e2e.conftest import AtRequest, Env, deploy
 
 pytestmark = pytest.mark.e2e
 
@@ -205,15 +204,24 @@ def test_failed_endpoint_reports_reason_and_is_recreated(cli: Env, sandbox: Any)
 
 def test_killed_deploy_is_finished_by_the_next(cli: Env, sandbox: Any) -> None:
     cli.example("multi_model")
-    sandbox.creating_seconds = 3  # long enough to be killed mid-way
+    procs: list[Any] = []
+    started = threading.Event()
+
+    def kill() -> None:
+        started.wait(60)
+        procs[0].send_signal(signal.SIGKILL)
+
+    # SIGKILL the run right after the sandbox served its first CreateEndpoint (the other endpoint's
+    # create may or may not have been sent): no waiting on a clock, the kill point is the request.
+    at = AtRequest("sagemaker", "CreateEndpoint", then=kill)
+    sandbox.request_hook = at
     p = cli.popen("deploy", "--yes")
-    deadline = time.time() + 60
-    while time.time() < deadline:  # wait until at least one endpoint create call was recorded
-        if cli.state_file.exists() and '"Creating"' in cli.state_file.read_text():
-            break
-        time.sleep(0.05)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    procs.append(p)
+    started.set()
+    at.wait()
+    p.communicate(timeout=60)
+    sandbox.request_hook = None
+    assert p.returncode == -signal.SIGKILL
     sandbox.creating_seconds = 0.2
     assert (cli.folder / "state" / "dev.lock").exists()  # a SIGKILL leaves the lock behind
     r = deploy(cli)
@@ -255,19 +263,15 @@ def test_held_lock_fails_at_once_naming_the_holder(cli: Env) -> None:
     cli.example("basic")
     lock = cli.folder / "state" / "dev.lock"
     lock.parent.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # a live holder
-    try:
-        lock.write_text(json.dumps({"pid": holder.pid, "host": __import__("socket").gethostname(),
-                                    "command": "esmctl deploy --yes", "since": "2026-11-27T10:00:00Z"}))
-        r = cli.run("deploy", "--yes")
-        assert r.code == 1
-        assert f"pid {holder.pid}" in r.err and "esmctl deploy --yes" in r.err
-        assert cli.run("plan").code == 0  # plan needs no lock
-        assert cli.run("unlock").code == 1  # holder alive
-    finally:
-        holder.kill()
-        holder.wait()
-    assert cli.run("unlock").code == 0
+    holder = os.getpid()  # a live holder on this host: the test itself
+    lock.write_text(json.dumps({"pid": holder, "host": __import__("socket").gethostname(),
+                                "command": "esmctl deploy --yes", "since": "2026-11-27T10:00:00Z"}))
+    r = cli.run("deploy", "--yes")
+    assert r.code == 1
+    assert f"pid {holder}" in r.err and "esmctl deploy --yes" in r.err
+    assert cli.run("plan").code == 0  # plan needs no lock
+    assert cli.run("unlock").code == 1  # holder alive
+    assert cli.run("unlock", "--force").code == 0
     assert not lock.exists()
 
 
