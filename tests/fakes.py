@@ -37,6 +37,7 @@ from botocore.exceptions import ClientError
 
 from esmctl.aws.errors import translate
 from esmctl.errors import NotFound
+from esmctl.events import Plain
 
 REGION = "us-east-2"
 ACCOUNT = "123456789012"
@@ -970,48 +971,21 @@ def no_fsync(monkeypatch: Any) -> None:
     monkeypatch.setattr(os, "fsync", lambda _fd: None)
 
 
-class Recording:
-    """A Reporter (esmctl/events.py) that keeps every line, and renders the wait's board at each poll."""
+class Recording(Plain):
+    """A Reporter (esmctl/events.py) that keeps every line Plain would print (the wait's board as a
+    line per status change), and answers every question yes."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.lines: list[str] = []
         self._lock = threading.Lock()
 
-    def _add(self, line: str) -> None:
+    def _line(self, text: str) -> None:
         with self._lock:
-            self.lines.append(line)
-
-    def info(self, msg: str) -> None:
-        self._add(msg)
-
-    def step(self, msg: str) -> None:
-        self._add(f"• {msg}")
-
-    def ok(self, msg: str) -> None:
-        self._add(f"✓ {msg}")
-
-    def warn(self, msg: str) -> None:
-        self._add(f"! {msg}")
-
-    def error(self, msg: str, hint: str = "", details: str = "") -> None:
-        self._add(f"Error: {msg}")
-
-    def detail(self, msg: str) -> None:
-        pass
+            self.lines.append(text)
 
     def confirm(self, question: str, *, yes: bool) -> None:
         pass
-
-    @contextlib.contextmanager
-    def board(self, render: Callable[[], Any], columns: Any) -> Iterator[Callable[[], None]]:
-        from esmctl.events import row_changes
-
-        changes = row_changes(render)  # as a non-TTY shows it: a line when a row's status changes
-
-        def refresh() -> None:
-            for line in changes():
-                self._add(line)
-        yield refresh
 
     def text(self) -> str:
         return "\n".join(self.lines)

@@ -64,8 +64,12 @@ class Deploying(Base):
                                     ttl=ttl), drift, refresh)
 
     def _rotation_plan(self, state: State | None, observed: Observed) -> Plan:
-        ctx = Planning.start(self.config, state, observed, new_suffix=naming.new_suffix, targets=(), destroy=False)
-        return plan_only(ctx, shared_user.plan_rotation)
+        return plan_only(self._planning(state, observed), shared_user.plan_rotation)
+
+    def _planning(self, state: State | None, observed: Observed, targets: Iterable[str] = ()) -> Planning:
+        """The planner's context for a plan of special steps alone (a rotation, stop timers)."""
+        return Planning.start(self.config, state, observed, new_suffix=naming.new_suffix, targets=targets,
+                              destroy=False)
 
     def deploy(self, *, yes: bool = False, wait: bool = True, targets: Iterable[str] = (),
                parallelism: int | None = None, timeout: float | None = None, destroy: bool = False,
@@ -153,9 +157,7 @@ class Deploying(Base):
             state = self.read_state()
             assert state is not None
             observed, _ = self._refresh(state)
-            ctx = Planning.start(self.config, state, observed, new_suffix=naming.new_suffix, targets=targets,
-                                 destroy=False)
-            timers = plan_only(ctx, lambda c: stop_timer.plan_at(c, at))
+            timers = plan_only(self._planning(state, observed, targets), lambda c: stop_timer.plan_at(c, at))
             store = Store(self.backend, state)
             store.save()
             outcome = self._executor(store).run(timers)

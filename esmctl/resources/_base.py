@@ -154,6 +154,11 @@ class Action:
                 "reason": self.reason, **self.spec.public()}
 
 
+def change(key: str, old: object, new: object) -> str:
+    """"key old → new" when they differ, else "" (a plan step's reason)."""
+    return f"{key} {old} → {new}" if old != new else ""
+
+
 def ordered(actions: Iterable[Action]) -> list[Action]:
     """One deployment's steps in the order their handlers declare."""
     return sorted(actions, key=lambda a: a.handler.order)
@@ -189,6 +194,13 @@ class Run:
     def tags(self, deployment: str) -> dict[str, str]:
         assert self.config is not None
         return naming.tags(dict(self.config.settings.tags), self.config.environment, deployment)
+
+    def record_created(self, a: Action, attribute: str, arn: str) -> None:
+        """The deployment's `attribute` record (model, endpoint_config, endpoint) exists in AWS as `arn`."""
+        with self.store.change():
+            rec = getattr(self.deployment(a), attribute)
+            assert rec is not None
+            rec.arn, rec.created = arn, True
 
     def deployment(self, a: Action, suffix: str = "") -> DeploymentState:
         """The deployment's record, made (recorded before anything is created) when new."""
@@ -264,7 +276,6 @@ class Planning:
                 if have is not None and have.desired == "stopped":
                     ctx.stopped.append(name)
                 ctx.deployments[name] = Planned(want, have, have.suffix if have else new_suffix(),
-                                                endpoint_name=have.endpoint.name if have and have.endpoint else "",
                                                 running=have is None or have.desired == "running")
         return ctx
 
@@ -286,6 +297,18 @@ class Planning:
         a = Action(verb, spec, deployment, phase, reason)
         self.actions.append(a)
         return a
+
+    def retire(self, kind: str, spec: Callable[[str], Spec], exists: Callable[[str], bool]) -> None:
+        """Delete each deployment's retired resources of `kind` that still exist, once its endpoint runs
+        on their successor (or is stopped): after the wait when this plan creates or moves the endpoint."""
+        for p in self.deployments.values():
+            if p.running and not p.moved:
+                continue
+            waits = any(a.deployment == p.name and a.handler.waits == "InService" for a in self.actions)
+            for k, name in p.retired:
+                if k == kind and exists(name):
+                    self.add("delete", spec(name), p.name, "after_wait" if waits else "apply",
+                             reason="replaced; deleted once the endpoint runs on its successor")
 
     def endpoint_names(self) -> list[str]:
         """Every endpoint of the environment once this plan is done (the shared user may invoke them)."""

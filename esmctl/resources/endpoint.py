@@ -204,10 +204,7 @@ def create(run: Run, a: Action) -> None:
         arn = run.aws.sagemaker.create_endpoint(a.name, config_name=s.config_name, tags=run.tags(a.deployment))
     except AlreadyExists:
         arn = (run.aws.sagemaker.describe_endpoint(a.name) or {}).get("EndpointArn", "")
-    with run.store.change():
-        rec = run.deployment(a).endpoint
-        assert rec is not None
-        rec.arn, rec.created = arn, True
+    run.record_created(a, "endpoint", arn)
     _started(run, a.name)
 
 

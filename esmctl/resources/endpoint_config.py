@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from esmctl import naming
 from esmctl.errors import AlreadyExists
 from esmctl.resources import model
-from esmctl.resources._base import Action, Planning, Run, Spec, handler, reads
+from esmctl.resources._base import Action, Planning, Run, Spec, change, handler, reads
 from esmctl.state import ConfigRecord, Retired
 
 if TYPE_CHECKING:
@@ -61,8 +61,8 @@ def plan(ctx: Planning) -> None:
                 want.instance_type, want.instance_count):
             p.config_name = naming.endpoint_config_name(want.endpoint_name, ctx.new_suffix())
             why = p.model_reason and "new model" or ", ".join(x for x in (
-                model._diff("instance_type", cfg.instance_type, want.instance_type),
-                model._diff("instance_count", cfg.instance_count, want.instance_count)) if x)
+                change("instance_type", cfg.instance_type, want.instance_type),
+                change("instance_count", cfg.instance_count, want.instance_count)) if x)
             ctx.add("create", _named(spec, p.config_name, cfg.name), p.name, reason=f"replaces {cfg.name}: {why}")
             p.retired.append(("endpoint_config", cfg.name))
         else:
@@ -80,13 +80,8 @@ def plan(ctx: Planning) -> None:
 
 
 def cleanup(ctx: Planning) -> None:
-    for p in ctx.deployments.values():
-        if not (p.moved or not p.running):
-            continue
-        for kind, name in p.retired:
-            if kind == "endpoint_config" and ctx.observed.has_config(name):
-                ctx.add("delete", EndpointConfig(name), p.name, model._phase(ctx, p.name),
-                        reason="replaced; deleted once the endpoint runs on its successor")
+    """Retired configs go once the endpoint runs on their successor (or is stopped)."""
+    ctx.retire("endpoint_config", EndpointConfig, ctx.observed.has_config)
 
 
 def _named(spec: EndpointConfig, name: str, replaces: str = "") -> EndpointConfig:
@@ -112,10 +107,7 @@ def create(run: Run, a: Action) -> None:
             tags=run.tags(a.deployment))
     except AlreadyExists:
         arn = (run.aws.sagemaker.describe_endpoint_config(a.name) or {}).get("EndpointConfigArn", "")
-    with run.store.change():
-        rec = run.deployment(a).endpoint_config
-        assert rec is not None
-        rec.arn, rec.created = arn, True
+    run.record_created(a, "endpoint_config", arn)
     with run.lock:
         run.memo.setdefault(NEW, set()).add(a.name)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from esmctl import naming
 from esmctl.errors import AlreadyExists
 from esmctl.resources import role
-from esmctl.resources._base import Action, Phase, Planning, Run, Spec, handler, reads
+from esmctl.resources._base import Action, Planning, Run, Spec, change, handler, reads
 from esmctl.state import ModelRecord, Retired
 
 if TYPE_CHECKING:
@@ -62,10 +62,6 @@ def reconcile_record(name: str, rec: Any, seen: dict[str, str], what: str) -> li
     return []
 
 
-def _diff(key: str, old: object, new: object) -> str:
-    return f"{key} {old} → {new}" if old != new else ""
-
-
 def plan(ctx: Planning) -> None:
     for p in ctx.deployments.values():
         want, have = p.want, p.have
@@ -77,8 +73,8 @@ def plan(ctx: Planning) -> None:
         elif (model.model_package, model.selector, model.forge_model_name) != (
                 want.model_package, want.selector, want.forge_model_name):
             p.model_name = naming.model_name(want.sagemaker_model_name, ctx.new_suffix())
-            p.model_reason = _diff("selector", model.selector, want.selector) or _diff(
-                "model_package", model.model_package, want.model_package) or _diff(
+            p.model_reason = change("selector", model.selector, want.selector) or change(
+                "model_package", model.model_package, want.model_package) or change(
                 "forge_model_name", model.forge_model_name, want.forge_model_name)
             ctx.add("create", _with(spec, p.model_name, replaces=model.name), p.name,
                     reason=f"replaces {model.name}: {p.model_reason}")
@@ -96,19 +92,7 @@ def plan(ctx: Planning) -> None:
 
 def cleanup(ctx: Planning) -> None:
     """Retired models go once the endpoint runs on their successor's config (or is stopped)."""
-    for p in ctx.deployments.values():
-        if not (p.moved or not p.running):
-            continue
-        for kind, name in p.retired:
-            if kind == "model" and ctx.observed.has_model(name):
-                ctx.add("delete", Model(name), p.name, _phase(ctx, p.name),
-                        reason="replaced; deleted once the endpoint runs on its successor")
-
-
-def _phase(ctx: Planning, deployment: str) -> Phase:
-    """After the wait when this plan creates or moves the deployment's endpoint."""
-    waits = any(a.deployment == deployment and a.handler.waits == "InService" for a in ctx.actions)
-    return "after_wait" if waits else "apply"
+    ctx.retire("model", Model, ctx.observed.has_model)
 
 
 def _with(spec: Model, name: str, **kw: str) -> Model:
@@ -135,10 +119,7 @@ def create(run: Run, a: Action) -> None:
                                              tags=run.tags(a.deployment))
     except AlreadyExists:  # made by an earlier run that died before recording it
         arn = (run.aws.sagemaker.describe_model(a.name) or {}).get("ModelArn", "")
-    with run.store.change():
-        rec = run.deployment(a).model
-        assert rec is not None
-        rec.arn, rec.created = arn, True
+    run.record_created(a, "model", arn)
 
 
 @handler("delete", Model, action="delete_model", symbol="-", resource="model", order=90,

@@ -156,9 +156,7 @@ def create(run: Run, a: Action) -> None:
 def attach(run: Run, a: Action) -> None:
     assert isinstance(a.spec, RolePolicy)
     run.aws.iam.attach_role_policy(a.name, a.spec.policy_arn)
-    with run.store.change() as st:
-        if st.role is not None:
-            st.role.policy_attached = True
+    _record_attached(run, True)
 
 
 @handler("detach", RolePolicy, action="detach_role_policy", symbol="-", resource="role policy attachment",
@@ -166,9 +164,13 @@ def attach(run: Run, a: Action) -> None:
 def detach(run: Run, a: Action) -> None:
     assert isinstance(a.spec, RolePolicy)
     run.aws.iam.detach_role_policy(a.name, a.spec.policy_arn)
+    _record_attached(run, False)
+
+
+def _record_attached(run: Run, attached: bool) -> None:
     with run.store.change() as st:
         if st.role is not None:
-            st.role.policy_attached = False
+            st.role.policy_attached = attached
 
 
 @handler("delete", Role, action="delete_role", symbol="-", resource="role", order=3,
