@@ -1,11 +1,15 @@
 """Smoke-test stage: one Forge `encode` request to a deployment's endpoint (`esmctl invoke`,
 `esmctl deploy --smoke`).
 
-The request is the envelope the `esm` SDK's SageMaker client sends (a Forge API request wrapped as
-`{"model", "request_id", "user_id", "api_ver", "endpoint", <api>: ...}`), posted with
-`sagemaker-runtime:InvokeEndpoint` and ContentType application/json; the answer must be JSON with
-the same `endpoint` value and the result under that key. Reads the state; changes nothing.
-Configuration, state and AWS session come in as arguments: nothing here knows `esmctl.api`.
+The request is exactly what the `esm` SDK's SageMaker client sends for `encode`
+(`ESM3SageMakerClient(endpoint, model).encode(ESMProtein(sequence=...))`, esm 3.2.1 to 3.4): the
+Forge request of `ESM3ForgeInferenceClient._process_encode_request` wrapped by
+`ESM3SageMakerClient._post` as `{"model", "request_id", "user_id", "api_ver", "endpoint", "encode":
+...}`, posted with `sagemaker-runtime:InvokeEndpoint`, ContentType application/json, CustomAttributes
+`return_bytes=false` and no Accept header. The answer is checked as strictly as the SDK reads it:
+every key it reads with `data[...]` must be there (ENCODE_READS), else the user's notebook would
+fail with a KeyError, and the token ids must be BOS, one per residue, EOS. Reads the state; changes
+nothing. Configuration, state and AWS session come in as arguments: nothing here knows `esmctl.api`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from esmctl.errors import AwsError, EsmctlError, InvokeFailed, NotFound
+from esmctl.vocab import BOS, EOS, SEQUENCE_ALPHABET
 
 if TYPE_CHECKING:
     from esmctl.aws import Aws, Runtime
@@ -25,30 +30,84 @@ if TYPE_CHECKING:
 
 API = "encode"
 CONTENT_TYPE = "application/json"
+# ESM3SageMakerClient._post (esm/sdk/sagemaker.py, 3.2.1 to 3.3.0): return_bytes defaults to False.
+CUSTOM_ATTRIBUTES = "return_bytes=false"
+# What the SDK reads from the `encode` answer with data[...] (a missing key is a KeyError in the
+# user's notebook): (path, the esm versions that read it, where). ESM3SageMakerClient.encode runs
+# ESM3ForgeInferenceClient's parser. "3.4" is Biohub/esm main (version 3.3.0 in its source), which
+# PyPI's esm 3.4.x ships.
+ENCODE_READS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("endpoint",), "3.2.1 and later", "esm/sdk/sagemaker.py:114 ESM3SageMakerClient._post"),
+    (("encode",), "3.2.1 and later", "esm/sdk/sagemaker.py:117 ESM3SageMakerClient._post"),
+    *((("encode", "outputs", key), "3.2.1 and later",
+       "esm/sdk/forge.py ESM3ForgeInferenceClient._process_encode_response (3.2.1: lines 554-565)")
+      for key in ("sequence", "structure", "coordinates", "secondary_structure", "sasa", "function",
+                  "residue_annotation")),
+    (("encode", "potential_sequence_of_concern"), "3.4 and later",
+     "esm/sdk/forge.py:713 ESM3ForgeInferenceClient._process_encode_response (Biohub/esm main)"),
+)
 # Human ubiquitin (UniProt P0CG48, one 76-residue repeat): short, real and well known.
 DEFAULT_SEQUENCE = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"
 ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "UnrecognizedClientException",
                           "InvalidClientTokenId", "InvalidSignatureException"})
 PREVIEW = 120  # characters of a bad answer quoted in the error
-# What ESM's sequence tokenizer reads: the amino-acid letters (with B, U, Z, O, X) and its special
-# tokens: "_" mask, "|" chain break, "-" and "." gaps.
-SEQUENCE_ALPHABET = frozenset("ACDEFGHIKLMNPQRSTVWYBUZOX_|-.")
 
 
 def envelope(forge_model: str, sequence: str) -> dict[str, Any]:
-    """The Forge `encode` request for `sequence`, wrapped for a SageMaker endpoint."""
-    return {
+    """The Forge `encode` request for `sequence`, wrapped for a SageMaker endpoint, key for key as
+    the SDK builds it: esm/sdk/forge.py ESM3ForgeInferenceClient._process_encode_request (tracks
+    sequence, secondary_structure, sasa, coordinates; null for a sequence-only ESMProtein), then
+    esm/sdk/sagemaker.py ESM3SageMakerClient._post (adds potential_sequence_of_concern, the
+    ESMProtein's default False, and wraps the request)."""
+    request = {
+        "inputs": {"sequence": sequence, "secondary_structure": None, "sasa": None, "coordinates": None},
         "model": forge_model,
-        "request_id": "",
-        "user_id": "",
-        "api_ver": "v1",
-        "endpoint": API,
-        API: {"model": forge_model, "inputs": {"sequence": sequence}, "potential_sequence_of_concern": False},
+        "potential_sequence_of_concern": False,
     }
+    return {"model": forge_model, "request_id": "", "user_id": "", "api_ver": "v1", "endpoint": API, API: request}
 
 
 def request_body(forge_model: str, sequence: str) -> bytes:
     return json.dumps(envelope(forge_model, sequence)).encode()
+
+
+class EndpointNotRunning(InvokeFailed):
+    """The deployment is stopped, not deployed yet, or has no endpoint running."""
+
+
+@dataclass
+class Target:
+    """A deployment's endpoint to call, from the state, and how big it is."""
+
+    endpoint_name: str
+    forge_model: str
+    deployment: str = ""
+    instances: int = 1
+    instance_type: str = ""
+
+
+def find_target(name: str, *, config: Config, state: State | None) -> Target:
+    """The running endpoint of deployment `name`; EndpointNotRunning (naming `esmctl start`) when
+    it is stopped or has none, EsmctlError for an unknown name."""
+    dep = state.deployments.get(name) if state else None
+    if dep is None:
+        known = sorted(set(config.deployments) | set(state.deployments if state else {}))
+        if name not in known:
+            raise EsmctlError(f"Unknown deployment: {name}.",
+                              hint=f"Known: {', '.join(known) or '(none)'} (the keys of selected_models).")
+        raise EndpointNotRunning(f"{name} has not been deployed yet.", hint="Run `esmctl deploy`.")
+    if dep.desired == "stopped":
+        raise EndpointNotRunning(f"{name} is stopped: its endpoint was deleted so that it is not billed.",
+                                 hint=f"start it with `esmctl start {name}`, then call it again "
+                                 "(`esmctl embed --start` starts it for a run).")
+    if dep.endpoint is None or not dep.endpoint.created:
+        raise EndpointNotRunning(f"{name} has no endpoint running.",
+                                 hint=f"start it with `esmctl start {name}` (or run `esmctl deploy` if its deploy "
+                                 "did not finish).")
+    cfg = dep.endpoint_config
+    return Target(endpoint_name=dep.endpoint.name, forge_model=dep.forge_model_name, deployment=name,
+                  instances=int(cfg.instance_count or 1) if cfg else 1,
+                  instance_type=str(cfg.instance_type or "") if cfg else "")
 
 
 @dataclass(frozen=True)
@@ -70,8 +129,10 @@ class InvokeResult:
         return asdict(self)
 
 
-def parse_answer(raw: bytes, content_type: str, endpoint_name: str) -> dict[str, Any]:
-    """The result under `encode` in the endpoint's answer; InvokeFailed when there is none."""
+def parse_answer(raw: bytes, content_type: str, endpoint_name: str, *, sequence: str | None = None
+                 ) -> dict[str, Any]:
+    """The result under `encode` in the endpoint's answer, checked as the SDK reads it (every key
+    of ENCODE_READS; with `sequence`, the token ids of that sequence); InvokeFailed when it is not."""
     logs = f"/aws/sagemaker/Endpoints/{endpoint_name}"
     try:
         doc = json.loads(raw)
@@ -89,14 +150,39 @@ def parse_answer(raw: bytes, content_type: str, endpoint_name: str) -> dict[str,
     if problem:
         raise InvokeFailed(f"The model behind {endpoint_name} answered with an error: {problem}",
                            hint=f"Check the sequence (amino-acid letters); the container's logs are in {logs}.")
-    if doc.get("endpoint") != API:
+    if "endpoint" in doc and doc["endpoint"] != API:
         raise InvokeFailed(f"The answer of {endpoint_name} is for Forge endpoint {doc.get('endpoint')!r}, "
                            f"not {API!r} as asked.", hint=f"Is it an ESM model endpoint? Logs: {logs}.")
-    result = doc.get(API)
-    if not isinstance(result, dict):
-        raise InvokeFailed(f"The answer of {endpoint_name} has no {API!r} result.",
-                           hint=f"Check the container's logs in {logs}.")
+    for path, versions, where in ENCODE_READS:
+        node: Any = doc
+        for depth, key in enumerate(path):
+            if not isinstance(node, dict):
+                raise InvokeFailed(f"The answer of {endpoint_name} has {'.'.join(path[:depth])!r} that is not "
+                                   f"an object ({type(node).__name__}).", hint=f"Check the container's logs in {logs}.")
+            if key not in node:
+                missing = ".".join(path[:depth + 1])
+                raise InvokeFailed(
+                    f"The answer of {endpoint_name} has no {missing!r}: the esm SDK's SageMaker client "
+                    f"would fail with KeyError {key!r} (esm {versions}; {where}).",
+                    hint=f"Is the model package a current ESM C release? The container's logs are in {logs}.")
+            node = node[key]
+    result: dict[str, Any] = doc[API]
+    _check_tokens(result["outputs"]["sequence"], sequence, endpoint_name, logs)
     return result
+
+
+def _check_tokens(tokens: Any, sequence: str | None, endpoint_name: str, logs: str) -> None:
+    """`outputs.sequence`: token ids, BOS first and EOS last, one per residue of `sequence` between."""
+    hint = f"Is it an ESM model endpoint? The container's logs are in {logs}."
+    if not isinstance(tokens, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+        raise InvokeFailed(f"The answer of {endpoint_name} has 'encode.outputs.sequence' that is not a list of "
+                           f"token ids ({json.dumps(tokens)[:PREVIEW]}).", hint=hint)
+    if len(tokens) < 2 or tokens[0] != BOS or tokens[-1] != EOS:
+        raise InvokeFailed(f"The token ids in the answer of {endpoint_name} do not start with {BOS} (BOS) and end "
+                           f"with {EOS} (EOS): {json.dumps(tokens)[:PREVIEW]}.", hint=hint)
+    if sequence is not None and len(tokens) != len(sequence) + 2:
+        raise InvokeFailed(f"The answer of {endpoint_name} has {len(tokens)} token ids for {len(sequence)} residues "
+                           f"(expected {len(sequence) + 2}: BOS, one per residue, EOS).", hint=hint)
 
 
 def _error_in(doc: dict[str, Any]) -> str:
@@ -119,7 +205,8 @@ def invoke_endpoint(runtime: Runtime, *, deployment: str, endpoint_name: str, fo
     body = request_body(forge_model, sequence)
     started = clock()
     try:
-        raw, content_type = runtime.invoke(endpoint_name, body, content_type=CONTENT_TYPE, accept=CONTENT_TYPE)
+        raw, content_type = runtime.invoke(endpoint_name, body, content_type=CONTENT_TYPE, accept=None,
+                                           custom_attributes=CUSTOM_ATTRIBUTES)
     except NotFound as e:
         raise InvokeFailed(
             f"The endpoint {endpoint_name} of {deployment} does not exist or is not InService ({e.message}).",
@@ -128,7 +215,7 @@ def invoke_endpoint(runtime: Runtime, *, deployment: str, endpoint_name: str, fo
     except AwsError as e:
         raise _invoke_error(e, deployment, endpoint_name, as_shared_user) from None
     latency = (clock() - started) * 1000
-    result = parse_answer(raw, content_type, endpoint_name)
+    result = parse_answer(raw, content_type, endpoint_name, sequence=sequence)
     return InvokeResult(deployment=deployment, endpoint_name=endpoint_name, forge_model_name=forge_model,
                         sequence_length=len(sequence), latency_ms=round(latency, 1), request_bytes=len(body),
                         response_bytes=len(raw), content_type=content_type, token_count=token_count(result),
@@ -175,31 +262,17 @@ def invoke_deployment(name: str, *, config: Config, read_state: Callable[[], Sta
     account's key (`creds --reveal`'s document; given only to sign the request with it).
     """
     seq = check_sequence(sequence if sequence is not None else DEFAULT_SEQUENCE)
-    state = read_state()
-    dep = state.deployments.get(name) if state else None
-    if dep is None:
-        known = sorted(set(config.deployments) | set(state.deployments if state else {}))
-        if name not in known:
-            raise EsmctlError(f"Unknown deployment: {name}.",
-                              hint=f"Known: {', '.join(known) or '(none)'} (the keys of selected_models).")
-        raise InvokeFailed(f"{name} has not been deployed yet.", hint="Run `esmctl deploy`.")
-    if dep.desired == "stopped":
-        raise InvokeFailed(f"{name} is stopped: its endpoint was deleted so that it is not billed.",
-                           hint=f"start it with `esmctl start {name}`, then invoke it again.")
-    if dep.endpoint is None or not dep.endpoint.created:
-        raise InvokeFailed(f"{name} has no endpoint running.",
-                           hint=f"start it with `esmctl start {name}` (or run `esmctl deploy` if its deploy "
-                           "did not finish).")
+    target = find_target(name, config=config, state=read_state())
     aws = connect()
     if shared_key is not None:
         creds = shared_key()
         aws = aws.with_credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"],
-                                   fresh=_just_created(creds.get("created")))
-    return invoke_endpoint(aws.runtime, deployment=name, endpoint_name=dep.endpoint.name,
-                           forge_model=dep.forge_model_name, sequence=seq, as_shared_user=shared_key is not None)
+                                   fresh=just_created(creds.get("created")))
+    return invoke_endpoint(aws.runtime, deployment=name, endpoint_name=target.endpoint_name,
+                           forge_model=target.forge_model, sequence=seq, as_shared_user=shared_key is not None)
 
 
-def _just_created(created: Any) -> bool:
+def just_created(created: Any) -> bool:
     """A key made in the last few minutes may still be refused while IAM propagates it (retried)."""
     import datetime as dt
 

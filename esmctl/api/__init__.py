@@ -12,6 +12,7 @@ nothing that needs a confirmation happens without `yes=True`. The use cases live
 - setup.py      init, catalog, prices refresh (no esmctl.yaml needed)
 - adopt.py      import-terraform
 - statefile.py  state pull/push/migrate, unlock
+- using.py      a client for a deployment's endpoint (`esmctl.connect`), `embed`
 
 Offline methods (validate, outputs, plan without refresh, init, catalog) never import boto3, and
 nothing here imports the terminal UI (rich).
@@ -25,10 +26,11 @@ from esmctl.api.idle import IdleStop, Idling
 from esmctl.api.report import SENSITIVE, Reporting, mask
 from esmctl.api.setup import EXAMPLES, Setup, new_aws, refresh_prices
 from esmctl.api.statefile import StateFile
+from esmctl.api.using import Using
 from esmctl.errors import StateError
 
 
-class Workspace(Idling, Deploying, Reporting, Setup, Adopting, StateFile):
+class Workspace(Using, Idling, Deploying, Reporting, Setup, Adopting, StateFile):
     """One deployment configuration (esmctl.yaml + models.yaml) with its state and AWS session."""
 
 

@@ -640,10 +640,15 @@ class S3(_Service):
 
 class Runtime(_Service):
     def invoke(self, endpoint: str, body: bytes, *, content_type: str = "application/json",
-               accept: str = "application/json") -> tuple[bytes, str]:
-        """InvokeEndpoint: the answer's bytes and content type."""
-        resp = self.call("InvokeEndpoint", endpoint, EndpointName=endpoint, Body=body, ContentType=content_type,
-                         Accept=accept)
+               accept: str | None = "application/json", custom_attributes: str | None = None) -> tuple[bytes, str]:
+        """InvokeEndpoint: the answer's bytes and content type. `accept` None sends no Accept header;
+        `custom_attributes` goes to the container as X-Amzn-SageMaker-Custom-Attributes."""
+        params: dict[str, Any] = {"EndpointName": endpoint, "Body": body, "ContentType": content_type}
+        if accept is not None:
+            params["Accept"] = accept
+        if custom_attributes is not None:
+            params["CustomAttributes"] = custom_attributes
+        resp = self.call("InvokeEndpoint", endpoint, **params)
         try:
             data = resp["Body"].read()
         except BotoCoreError as e:

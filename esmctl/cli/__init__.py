@@ -84,7 +84,7 @@ def g(ctx: typer.Context) -> Globals:
 
 
 def _register() -> None:
-    from esmctl.cli import commands, creds, doctor, permissions, sandbox, state  # noqa: F401  (commands register themselves on `app`)
+    from esmctl.cli import commands, creds, doctor, embed, permissions, sandbox, state  # noqa: F401  (commands register themselves on `app`)
 
 
 _register()

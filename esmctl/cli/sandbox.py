@@ -44,7 +44,9 @@ def sandbox(
         ui.info(f"It behaves like AWS: a new role is refused for {c.role_propagation_seconds:g} s, a new key for "
                 f"{c.key_propagation_seconds:g} s, a new endpoint config for {c.config_lookup_seconds:g} s, a deleted "
                 f"secret's name for {c.secret_deletion_seconds:g} s; API rate limits "
-                f"{'on' if c.rate_limits else 'off'} (ESMCTL_SANDBOX_* variables; docs/aws-behaviour.md).")
+                f"{'on' if c.rate_limits else 'off'}; its model answers in {c.invoke_base_seconds:g} s + "
+                f"{c.invoke_seconds_per_token:g} s a token, {c.concurrency_per_instance} calls at once per instance "
+                "(ESMCTL_SANDBOX_* variables; docs/aws-behaviour.md).")
 
     sb.serve_forever(port, on_ready=ready)
     ui.info("Sandbox stopped.")

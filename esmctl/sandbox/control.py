@@ -10,10 +10,13 @@ comes from. Everything here is plain Python: importing this module imports neith
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,16 +52,9 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[float, float]] = {"mutate": (5.0, 20.0), "r
 
 def _env_seconds(name: str, default: float | None) -> float | None:
     """A duration in seconds from the environment, or `default` when unset or empty."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
+    if not os.environ.get(name, "").strip():
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {raw!r}")
-    return value
+    return _env_number(name, 0.0, what="a number of seconds")
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -71,6 +67,43 @@ def _env_bool(name: str, default: bool) -> bool:
     if raw in ("1", "true", "yes", "on"):
         return True
     raise ValueError(f"{name} must be true or false, got {raw!r}")
+
+
+def _env_number(name: str, default: float, *, upper: float | None = None, what: str = "a number") -> float:
+    """A number ≥ 0 (and ≤ `upper`) from the environment, or `default` when unset or empty."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be {what}, got {raw!r}") from None
+    if value < 0 or (upper is not None and value > upper):
+        raise ValueError(f"{name} must be within 0..{upper if upper is not None else 'inf'}, got {raw!r}")
+    return value
+
+
+# InvokeEndpoint: how long the stand-in model takes (a real ESM C forward pass on a GPU is tens of
+# milliseconds plus SageMaker's round trip) and how many requests one instance serves at once. The
+# sandbox's own numbers, not AWS's; tests set them to 0 (`immediate()`) or to what they check.
+DEFAULT_INVOKE_BASE_SECONDS = 0.05  # every call: SageMaker's routing plus the container's overhead
+DEFAULT_INVOKE_SECONDS_PER_TOKEN = 0.0002  # `logits` only: 300 residues → +0.06 s, 2,048 → +0.41 s
+DEFAULT_CONCURRENCY_PER_INSTANCE = 4  # requests one instance holds at once; the next is throttled
+MAX_INVOCATION_RECORDS = 100_000  # the newest kept (a long-running `esmctl sandbox` stays bounded)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One InvokeEndpoint the sandbox answered (`control.invocations()`)."""
+
+    endpoint: str  # the name as called
+    api: str | None  # the Forge API ("encode", "logits" …); None when the body could not be read
+    sequence: str | None  # the residues as letters (token requests detokenized); None if unreadable
+    residues: int | None  # len(sequence)
+    asked: tuple[str, ...]  # `logits`: the logits_config options set, e.g. ("return_mean_embedding",)
+    outcome: str  # "ok", or the error code answered: "ThrottlingException", "ModelError",
+    #               "ValidationError", "413"
+    seconds: float  # the simulated latency (0 when refused before the model ran)
 
 
 def parse_rate_limits(raw: str) -> dict[str, tuple[float, float]]:
@@ -167,6 +200,22 @@ class SandboxControl:
       S3, InvokeEndpoint and /moto-api/ are never throttled; in-process `mock_aws` is not throttled.
     - `request_hook`: see faults.py (inject errors, resets and kills; server mode).
 
+    InvokeEndpoint (a real endpoint under load; see _runtime.py for the errors and their sources):
+    - `invoke_base_seconds` (env ESMCTL_SANDBOX_INVOKE_BASE_SECONDS, default 0.05) plus
+      `invoke_seconds_per_token` (env ESMCTL_SANDBOX_INVOKE_SECONDS_PER_TOKEN, default 0.0002) × the
+      tokens of a `logits` request (BOS and EOS included): how long a call holds its slot. A call
+      that would take longer than 60 s is answered at once with SageMaker's timeout ModelError.
+    - `concurrency_per_instance` (env ESMCTL_SANDBOX_CONCURRENCY_PER_INSTANCE, default 4; 0 = no
+      limit): an endpoint takes instances × this many calls at once; one more finds no free slot and
+      is throttled at once (ThrottlingException, HTTP 400; no queueing).
+    - `invoke_throttle_rate` (env ESMCTL_SANDBOX_INVOKE_THROTTLE_RATE, default 0) and
+      `invoke_throttle_seed` (env ESMCTL_SANDBOX_INVOKE_THROTTLE_SEED, default 0): that share of the
+      calls is throttled as well, decided by (seed, endpoint, request body, how many times that
+      body was sent to that endpoint before): the same calls whatever the threads' order.
+    - `sleep`: how a call waits for its latency (default `time.sleep`): tests put in their own.
+    - `invocations()`: every InvokeEndpoint answered since `reset()` (the newest 100,000), as
+      `Invocation` records; `reset_invocations()` forgets them and changes nothing else.
+
     What was asked (server mode; `reset()` empties it):
     - `served`: the IAM action ("sagemaker:CreateModel", "s3:ListBucket", ...) of every request
       the sandbox server handed to moto, whatever moto answered: see _served.py. Requests refused
@@ -188,6 +237,12 @@ class SandboxControl:
     enforce_metric_periods: bool
     rate_limits: dict[str, tuple[float, float]]
     served: set[str]
+    invoke_base_seconds: float
+    invoke_seconds_per_token: float
+    concurrency_per_instance: int
+    invoke_throttle_rate: float
+    invoke_throttle_seed: int
+    sleep: Callable[[float], None]
 
     def __init__(self) -> None:
         self._updating_seconds: float | None = None
@@ -197,6 +252,9 @@ class SandboxControl:
         self._out_of_service: set[str] = set()
         self._new_keys: dict[str, float] = {}  # access key id → time.monotonic() of CreateAccessKey
         self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._slots: dict[tuple[str, ...], int] = {}  # endpoint key → calls in flight
+        self._sent: dict[tuple[str, str], int] = {}  # (endpoint, body digest) → calls so far
+        self._invocations: deque[Invocation] = deque(maxlen=MAX_INVOCATION_RECORDS)
         self.reset()
 
     @property
@@ -235,15 +293,30 @@ class SandboxControl:
             self._new_keys.clear()
             self._buckets.clear()
             self.served = set()  # a new set: a reference taken before keeps what it held
+            self.invoke_base_seconds = _env_number("ESMCTL_SANDBOX_INVOKE_BASE_SECONDS",
+                                                   DEFAULT_INVOKE_BASE_SECONDS)
+            self.invoke_seconds_per_token = _env_number("ESMCTL_SANDBOX_INVOKE_SECONDS_PER_TOKEN",
+                                                        DEFAULT_INVOKE_SECONDS_PER_TOKEN)
+            self.concurrency_per_instance = int(_env_number("ESMCTL_SANDBOX_CONCURRENCY_PER_INSTANCE",
+                                                            DEFAULT_CONCURRENCY_PER_INSTANCE))
+            self.invoke_throttle_rate = _env_number("ESMCTL_SANDBOX_INVOKE_THROTTLE_RATE", 0.0, upper=1.0)
+            self.invoke_throttle_seed = int(_env_number("ESMCTL_SANDBOX_INVOKE_THROTTLE_SEED", 0))
+            self.sleep = time.sleep
+            self._slots.clear()
+            self._sent.clear()
+            self._invocations = deque(maxlen=MAX_INVOCATION_RECORDS)
 
     def immediate(self) -> None:
-        """No eventual-consistency delays and no rate limits (the size and period limits stay): for
-        tests about something else, and for measurements of esmctl itself. Also accepts role ARNs
-        that do not exist (`role_propagation_seconds` 0 turns the role check off)."""
+        """No eventual-consistency delays, no rate limits and a model that answers at once (the
+        size and period limits and the endpoints' concurrency stay): for tests about something
+        else, and for measurements of esmctl itself. Also accepts role ARNs that do not exist
+        (`role_propagation_seconds` 0 turns the role check off)."""
         with lock:
             self.role_propagation_seconds = self.key_propagation_seconds = 0.0
             self.config_lookup_seconds = self.secret_deletion_seconds = 0.0
             self.rate_limits = {}
+            self.invoke_base_seconds = self.invoke_seconds_per_token = 0.0
+            self.invoke_throttle_rate = 0.0
 
     def fail_endpoint(self, name: str, reason: str = DEFAULT_FAILURE_REASON) -> None:
         """Make the endpoint called `name` (any case) end `Failed` with `reason`.
@@ -358,6 +431,67 @@ class SandboxControl:
             if bucket is None:
                 bucket = self._buckets[(service, operation)] = _Bucket(burst, now)
             return bucket.take(rate, burst, now)
+
+    # -- InvokeEndpoint: latency, slots, injected throttling, records (used by _runtime.py) -------
+
+    def invocation_seconds(self, api: str, tokens: int) -> float:
+        """How long the model takes for one call: the base, plus per token for `logits`."""
+        per_token = self.invoke_seconds_per_token if api == "logits" else 0.0
+        return self.invoke_base_seconds + per_token * tokens
+
+    def take_slot(self, endpoint: tuple[str, ...], instances: int) -> bool:
+        """One call to `endpoint` starts: False (and nothing taken) when all its instances ×
+        `concurrency_per_instance` slots are busy. Each True must be followed by `release_slot`."""
+        with lock:
+            busy = self._slots.get(endpoint, 0)
+            per_instance = self.concurrency_per_instance
+            if per_instance > 0 and busy >= max(1, instances) * per_instance:
+                return False
+            self._slots[endpoint] = busy + 1
+            return True
+
+    def release_slot(self, endpoint: tuple[str, ...]) -> None:
+        with lock:
+            busy = self._slots.get(endpoint, 0)
+            if busy <= 1:
+                self._slots.pop(endpoint, None)  # also after a reset() while the call ran
+            else:
+                self._slots[endpoint] = busy - 1
+
+    def busy_slots(self, endpoint: tuple[str, ...]) -> int:
+        """Calls to `endpoint` ((account, region, name)) in flight now."""
+        with lock:
+            return self._slots.get(endpoint, 0)
+
+    def throttle_invocation(self, endpoint: str, body: bytes) -> bool:
+        """Whether this call is one of the `invoke_throttle_rate` share refused. The decision for the
+        k-th sending of the same body to the same endpoint depends only on (seed, endpoint, body, k),
+        so a retried request is decided afresh and the threads' order changes nothing."""
+        rate = self.invoke_throttle_rate
+        if rate <= 0:
+            return False
+        digest = hashlib.sha256(body).hexdigest()
+        with lock:
+            k = self._sent.get((endpoint, digest), 0)
+            self._sent[(endpoint, digest)] = k + 1
+            seed = self.invoke_throttle_seed
+        draw = hashlib.sha256(f"{seed}\0{endpoint}\0{digest}\0{k}".encode()).digest()
+        return int.from_bytes(draw[:8], "big") / 2**64 < rate
+
+    def record_invocation(self, invocation: Invocation) -> None:
+        with lock:
+            self._invocations.append(invocation)
+
+    def invocations(self) -> list[Invocation]:
+        """Every InvokeEndpoint answered since `reset()` (or `reset_invocations()`), in the order
+        they ended (a copy)."""
+        with lock:
+            return list(self._invocations)
+
+    def reset_invocations(self) -> None:
+        """Forget the recorded invocations; every other setting stays."""
+        with lock:
+            self._invocations = deque(maxlen=MAX_INVOCATION_RECORDS)
 
     # -- what was asked: the IAM actions served (see _served.py) -------------------------------
 

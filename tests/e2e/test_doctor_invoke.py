@@ -63,19 +63,20 @@ def state_of(cli: Env) -> dict[str, Any]:
 
 
 @pytest.fixture
-def captured_bodies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
-    """Every InvokeEndpoint body the sandbox's model container receives (the server runs in this process)."""
-    from esmctl.sandbox import forge
+def received(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[bytes, dict[str, str]]]]:
+    """Every InvokeEndpoint request that reaches the sandbox's model container, as (body, headers with
+    lower-case names); the server runs in this process. Calls refused before (IAM) are not in it."""
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
-    bodies: list[bytes] = []
-    answer = forge.answer
+    seen: list[tuple[bytes, dict[str, str]]] = []
+    original = SageMakerRuntimeResponse.invoke_endpoint
 
-    def recording(body: bytes | str) -> bytes:
-        bodies.append(body if isinstance(body, bytes) else body.encode())
-        return answer(body)
+    def recording(self: Any) -> Any:
+        seen.append((bytes(self.raw_body or b""), {str(k).lower(): str(v) for k, v in self.headers.items()}))
+        return original(self)
 
-    monkeypatch.setattr(forge, "answer", recording)
-    yield bodies
+    monkeypatch.setattr(SageMakerRuntimeResponse, "invoke_endpoint", recording)
+    yield seen
 
 
 # --- doctor ---------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ def test_deploy_stops_before_creating_anything_when_a_check_fails(cli: Env, sand
 
 
 def test_invoke_summary_exact_envelope_and_shared_user(cli: Env, sandbox_server: Any,
-                                                       captured_bodies: list[bytes]) -> None:
+                                                       received: list[tuple[bytes, dict[str, str]]]) -> None:
     cli.example("basic_shared_user")
     path = cli.folder / "esmctl.yaml"  # local secret store: reading the key makes no AWS call
     path.write_text(path.read_text().replace("secret_store: secretsmanager", "secret_store: local"))
@@ -229,7 +230,7 @@ def test_invoke_summary_exact_envelope_and_shared_user(cli: Env, sandbox_server:
     endpoint = state_of(cli)["deployments"]["prototype_model"]["endpoint"]["name"]
     assert f"{endpoint} answered the encode request." in r.err
     for line in (f"endpoint     {endpoint}", f"forge model  {FORGE_MODEL}", "sequence     76 residues",
-                 "tokens       78 (one per residue, plus begin and end)", "response     470 bytes (application/json)"):
+                 "tokens       78 (one per residue, plus begin and end)", "response     510 bytes (application/json)"):
         assert line in r.out
     assert "latency" in r.out
     # As the shared service account, with IAM enforced: only its key may call InvokeEndpoint, so
@@ -245,14 +246,20 @@ def test_invoke_summary_exact_envelope_and_shared_user(cli: Env, sandbox_server:
     assert doc["as_shared_user"] is True and doc["token_count"] == 10 and doc["sequence_length"] == 8
     assert doc["endpoint_name"] == endpoint and doc["latency_ms"] > 0
     assert plain.code == 1 and "Traceback" not in plain.text
-    # The bodies the model received (the refused call never reached it): exactly the Forge envelope.
-    assert len(captured_bodies) == 2
-    first, second = (json.loads(b) for b in captured_bodies)
-    assert first == {"model": FORGE_MODEL, "request_id": "", "user_id": "", "api_ver": "v1", "endpoint": "encode",
-                     "encode": {"model": FORGE_MODEL, "inputs": {"sequence": DEFAULT_SEQUENCE},
-                                "potential_sequence_of_concern": False}}
-    assert second == envelope(FORGE_MODEL, "MKTAYIAK")
-    assert captured_bodies[1] == json.dumps(envelope(FORGE_MODEL, "MKTAYIAK")).encode()
+    # What the model received (the refused call never reached it): byte for byte what the esm SDK's
+    # ESM3SageMakerClient.encode sends (esmctl.invoke.envelope cites its source), with its
+    # CustomAttributes and, like the SDK, no Accept header.
+    assert len(received) == 2
+    (first, first_headers), (second, second_headers) = received
+    assert json.loads(first) == {
+        "model": FORGE_MODEL, "request_id": "", "user_id": "", "api_ver": "v1", "endpoint": "encode",
+        "encode": {"inputs": {"sequence": DEFAULT_SEQUENCE, "secondary_structure": None, "sasa": None,
+                              "coordinates": None},
+                   "model": FORGE_MODEL, "potential_sequence_of_concern": False}}
+    assert second == json.dumps(envelope(FORGE_MODEL, "MKTAYIAK")).encode()
+    for headers in (first_headers, second_headers):
+        assert headers["x-amzn-sagemaker-custom-attributes"] == "return_bytes=false"
+        assert headers["content-type"] == "application/json" and "accept" not in headers
 
 
 def test_invoke_a_refusing_a_missing_and_a_stopped_endpoint(cli: Env) -> None:
@@ -284,13 +291,12 @@ def queue_answer(cli: Env, body: str, content_type: str) -> None:
 # --- deploy --smoke ---------------------------------------------------------------------------------
 
 
-def test_deploy_smoke_tests_what_it_created_and_fails_on_a_bad_answer(cli: Env, sandbox: Any,
-                                                                     captured_bodies: list[bytes]) -> None:
+def test_deploy_smoke_tests_what_it_created_and_fails_on_a_bad_answer(cli: Env, sandbox: Any) -> None:
     cli.example("basic")
     r = cli.run("deploy", "--yes", "--smoke")
     assert r.code == 0, r.text
     assert "smoke test prototype_model: Endpoint-ESMC-300M-1-" in r.err and "78 tokens" in r.err
-    assert len(captured_bodies) == 1
+    assert [(i.api, i.residues, i.outcome) for i in sandbox.invocations()] == [("encode", 76, "ok")]
     # Only what a run created or updated is tested: add a deployment, and break the next answer.
     path = cli.folder / "esmctl.yaml"
     path.write_text(path.read_text() + "  second:\n    selector: ESMC-300M\n")

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from esmctl import vocab
 from esmctl.sandbox import (
     DEFAULT_FAILURE_REASON,
     SandboxControl,
     apply_patches,
-    forge,
     serve_forever,
     start_server,
 )
@@ -449,21 +449,23 @@ def test_invoke_answers_forge_encode(sm: Any, runtime: Any) -> None:
     assert answer["ContentType"] == "application/json"
     assert answer["json"] == {"endpoint": "encode", "encode": {"outputs": {
         "sequence": [0, 20, 15, 11, 5, 19, 12, 5, 15, 2], "structure": None, "coordinates": None,
-        "secondary_structure": None, "sasa": None, "function": None, "residue_annotation": None}}}
+        "secondary_structure": None, "sasa": None, "function": None, "residue_annotation": None},
+        "potential_sequence_of_concern": False}}
 
 
 def test_invoke_answers_logits(sm: Any, runtime: Any) -> None:
     deploy(sm)
     wait_status(sm, ENDPOINT, "InService")
-    tokens = forge.tokenize("MKT")
+    tokens = vocab.tokenize("MKT")
     request = {"model": "esmc-300m-2024-12", "inputs": {"sequence": tokens},
                "logits_config": {"sequence": True, "return_embeddings": True}}
     answer = invoke(runtime, ENDPOINT, forge_request("logits", request))["json"]
     assert answer["endpoint"] == "logits"
-    rows = answer["logits"]["logits"]["sequence"]
-    assert len(rows) == len(tokens) and all(len(row) == forge.VOCAB_SIZE for row in rows)
+    (rows,) = answer["logits"]["logits"]["sequence"]  # batch of one
+    assert len(rows) == len(tokens) and all(len(row) == vocab.LOGITS_WIDTH for row in rows)
     assert [row.index(max(row)) for row in rows] == tokens
-    assert len(answer["logits"]["embeddings"]) == len(tokens) and len(answer["logits"]["embeddings"][0]) == 960
+    (embeddings,) = answer["logits"]["embeddings"]
+    assert len(embeddings) == len(tokens) and len(embeddings[0]) == 960
 
 
 def test_invoke_unknown_or_not_in_service_endpoint(sm: Any, runtime: Any) -> None:

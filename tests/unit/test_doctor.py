@@ -235,17 +235,31 @@ def test_the_root_user_is_not_simulated(cfg: config_mod.Config) -> None:
 # --- invoke ---------------------------------------------------------------------------------------
 
 
-def test_invoke_sends_the_forge_envelope_as_json() -> None:
+def encode_answer(tokens: list[int], **drop: str) -> dict[str, Any]:
+    """A complete `encode` answer (what the sandbox's container sends), without the keys in `drop`
+    (`where=key`: "top" → the result's own key, "outputs" → a key of outputs)."""
+    outputs = {"sequence": tokens, "structure": None, "coordinates": None, "secondary_structure": None,
+               "sasa": None, "function": None, "residue_annotation": None}
+    result: dict[str, Any] = {"outputs": outputs, "potential_sequence_of_concern": False}
+    for where, key in drop.items():
+        (outputs if where == "outputs" else result).pop(key)
+    return {"endpoint": "encode", "encode": result}
+
+
+def test_invoke_sends_the_sdk_request_exactly() -> None:
     aws = make_aws()
-    answer = json.dumps({"endpoint": "encode", "encode": {"outputs": {"sequence": [0, 5, 6, 2]}}}).encode()
+    answer = json.dumps(encode_answer([0, 5, 6, 2])).encode()
     rt = stub(aws, "sagemaker-runtime")
+    # esm/sdk/sagemaker.py ESM3SageMakerClient._post: ContentType, Body, CustomAttributes; no Accept.
     rt.add_response("invoke_endpoint",
                     {"Body": StreamingBody(io.BytesIO(answer), len(answer)), "ContentType": "application/json"},
                     {"EndpointName": "Endpoint-ESMC-300M-1-0badcafe", "ContentType": "application/json",
-                     "Accept": "application/json",
+                     "CustomAttributes": "return_bytes=false",
                      "Body": json.dumps({"model": "esmc-300m-2024-12", "request_id": "", "user_id": "",
                                          "api_ver": "v1", "endpoint": "encode",
-                                         "encode": {"model": "esmc-300m-2024-12", "inputs": {"sequence": "AG"},
+                                         "encode": {"inputs": {"sequence": "AG", "secondary_structure": None,
+                                                               "sasa": None, "coordinates": None},
+                                                    "model": "esmc-300m-2024-12",
                                                     "potential_sequence_of_concern": False}}).encode()})
     ticks = iter([10.0, 10.25])
     r = invoke_endpoint(aws.runtime, deployment="d", endpoint_name="Endpoint-ESMC-300M-1-0badcafe",
@@ -270,7 +284,9 @@ def test_a_model_error_names_the_logs() -> None:
     (b"[1, 2]", "JSON that is not an object (list)"),
     (b'{"detail": "CUDA out of memory"}', "answered with an error: CUDA out of memory"),
     (b'{"endpoint": "logits", "logits": {}}', "is for Forge endpoint 'logits', not 'encode'"),
-    (b'{"endpoint": "encode"}', "has no 'encode' result"),
+    (b'{"endpoint": "encode"}', "has no 'encode': the esm SDK's SageMaker client would fail with KeyError 'encode'"),
+    (b'{"encode": {}}', "has no 'endpoint': the esm SDK's SageMaker client would fail with KeyError 'endpoint'"),
+    (b'{"endpoint": "encode", "encode": []}', "has 'encode' that is not an object (list)"),
 ])
 def test_bad_answers(raw: bytes, expect: str) -> None:
     with pytest.raises(InvokeFailed) as e:
@@ -278,10 +294,48 @@ def test_bad_answers(raw: bytes, expect: str) -> None:
     assert expect in e.value.message
 
 
+@pytest.mark.parametrize(("drop", "key", "versions"), [
+    ({"top": "potential_sequence_of_concern"}, "encode.potential_sequence_of_concern", "esm 3.4 and later"),
+    ({"top": "outputs"}, "encode.outputs", "esm 3.2.1 and later"),
+    ({"outputs": "residue_annotation"}, "encode.outputs.residue_annotation", "esm 3.2.1 and later"),
+    ({"outputs": "sequence"}, "encode.outputs.sequence", "esm 3.2.1 and later"),
+])
+def test_an_answer_the_sdk_cannot_read_names_the_key_and_the_versions(drop: dict[str, str], key: str,
+                                                                      versions: str) -> None:
+    raw = json.dumps(encode_answer([0, 5, 6, 2], **drop)).encode()
+    with pytest.raises(InvokeFailed) as e:
+        parse_answer(raw, "application/json", "ep", sequence="AG")
+    assert f"has no {key!r}" in e.value.message
+    assert f"KeyError {key.rsplit('.', 1)[-1]!r} ({versions};" in e.value.message
+    assert "esm/sdk/" in e.value.message
+
+
+@pytest.mark.parametrize(("tokens", "expect"), [
+    ("0 5 6 2", ""),
+    ([5, 6, 2], "do not start with 0 (BOS) and end with 2 (EOS)"),
+    ([0, 5, 6], "do not start with 0 (BOS) and end with 2 (EOS)"),
+    ([0, 5, 2], "3 token ids for 2 residues (expected 4"),
+    ([0, 5.0, 6, 2], "not a list of token ids"),
+    ("0 5 6 2 x", "not a list of token ids"),
+])
+def test_the_token_ids_are_checked(tokens: Any, expect: str) -> None:
+    if tokens == "0 5 6 2":
+        assert parse_answer(json.dumps(encode_answer([0, 5, 6, 2])).encode(), "application/json", "ep",
+                            sequence="AG")["outputs"]["sequence"] == [0, 5, 6, 2]
+        return
+    raw = json.dumps(encode_answer(tokens)).encode()
+    with pytest.raises(InvokeFailed) as e:
+        parse_answer(raw, "application/json", "ep", sequence="AG")
+    assert expect in e.value.message
+
+
 def test_envelope_shape() -> None:
-    assert envelope("esmc-600m-2024-12", "MKT") == {
+    # esm/sdk/forge.py ESM3ForgeInferenceClient._process_encode_request, wrapped by
+    # esm/sdk/sagemaker.py ESM3SageMakerClient._post (esm 3.2.1 to 3.3.0): key for key.
+    assert json.dumps(envelope("esmc-600m-2024-12", "MKT")) == json.dumps({
         "model": "esmc-600m-2024-12", "request_id": "", "user_id": "", "api_ver": "v1", "endpoint": "encode",
-        "encode": {"model": "esmc-600m-2024-12", "inputs": {"sequence": "MKT"}, "potential_sequence_of_concern": False}}
+        "encode": {"inputs": {"sequence": "MKT", "secondary_structure": None, "sasa": None, "coordinates": None},
+                   "model": "esmc-600m-2024-12", "potential_sequence_of_concern": False}})
 
 
 def test_sequence_check() -> None:

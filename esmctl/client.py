@@ -1,0 +1,568 @@
+"""Calling an ESM C endpoint from Python: `esmctl.connect(...)` → `Client`.
+
+The requests are the ones the `esm` SDK's SageMaker client sends (`esm/sdk/sagemaker.py`,
+`ESM3SageMakerClient._post`): a Forge request wrapped as `{"model", "request_id", "user_id",
+"api_ver": "v1", "endpoint": API, API: {...}}`, posted with InvokeEndpoint and the custom attribute
+`return_bytes=false` (plain JSON lists back). What the SDK's client lacks, this one has:
+- retries of throttling, 5xx, ModelNotReady and lost connections, with jittered exponential
+  backoff, within a per-call deadline; botocore's own retries are off so that throttling is seen;
+- bounded concurrency that adapts to throttling (additive increase, multiplicative decrease);
+- local tokenization (`esmctl.vocab`), so one `logits` request per protein is enough;
+- numpy arrays without the batch dimension of one: `embeddings` [L, d], `hidden_states`
+  [H, L, d], `mean_embedding` [d], `mean_hidden_state` [H, d] (L counts BOS and EOS; H is the
+  number of hidden states: layers + 1, or 1 with `layer=`);
+- answers checked as the SDK's parsers read them (a missing key is an error here, not a KeyError);
+- a clear error for a stopped deployment, and `as_shared_user=True` to sign with the shared key.
+
+Long sequences: one request carries at most `vocab.MAX_RESIDUES` residues, and an answer must stay
+under InvokeEndpoint's 6 MiB. `embed` splits what does not fit into overlapping windows (see
+`windows`) and joins them: per-residue rows come from the window where the residue is farthest
+from an edge; a mean is the residue-weighted mean of the windows' means. Both are approximations
+of a whole-sequence pass, which the endpoint cannot give; `Embedding.windows` says how many.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from esmctl import vocab
+from esmctl.errors import EsmctlError, InvokeFailed
+from esmctl.invoke import EndpointNotRunning, Target, find_target  # noqa: F401  (part of this module's surface)
+
+if TYPE_CHECKING:
+    from esmctl.aws import Aws
+
+RETURN_BYTES = "return_bytes=false"  # the SDK's custom attribute: we parse JSON lists
+# Error codes of sagemaker-runtime InvokeEndpoint that a later try may pass (service-2.json and the
+# InvokeEndpoint API reference): throttling answers 400 with one of these codes.
+THROTTLED = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "ThrottledException",
+                       "ModelNotReadyException", "RequestLimitExceeded", "SlowDown"})
+RETRYABLE = frozenset({"InternalFailure", "ServiceUnavailable", "InternalDependencyException", "InternalServerError",
+                       "RequestTimeout", "RequestTimeoutException"}) | THROTTLED
+NOT_RUNNING = "ValidationError"  # "Endpoint X of account N not found."
+DEFAULT_DEADLINE = 300.0  # seconds one logical call may take, retries included
+BACKOFF_BASE, BACKOFF_CAP = 0.25, 20.0
+# A JSON number of the container is about this many bytes (a float32 printed as a Python float,
+# with its separator); answers are sized with it to stay under the 6 MiB limit.
+BYTES_PER_NUMBER = 22
+WINDOW_OVERLAP = 128  # residues two neighbouring windows share
+PER_INSTANCE_START, PER_INSTANCE_MAX = 4, 32  # auto concurrency: start and ceiling per instance
+
+
+class CallFailed(InvokeFailed):
+    """One call to the endpoint failed for good (after its retries)."""
+
+    def __init__(self, message: str, *, code: str = "", hint: str = "", details: str = "",
+                 retryable: bool = False) -> None:
+        super().__init__(message, hint=hint, details=details)
+        self.code = code
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class Logits:
+    """One `logits` answer as arrays (None where not asked)."""
+
+    sequence: np.ndarray | None = None  # [L, 64]
+    embeddings: np.ndarray | None = None  # [L, d]
+    hidden_states: np.ndarray | None = None  # [H, L, d]
+    mean_embedding: np.ndarray | None = None  # [d]
+    mean_hidden_state: np.ndarray | None = None  # [H, d]
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """What `embed` gives for one sequence: [d] (mean) or [residues, d] (per residue), float32."""
+
+    vector: np.ndarray
+    windows: int = 1  # > 1: the sequence was longer than one request carries (see the module doc)
+    calls: int = 1
+
+
+# -- concurrency -------------------------------------------------------------------------------------
+
+class Aimd:
+    """A concurrency limit that grows by one per window of successes and shrinks by `decrease` on
+    throttling, at most once per window (as TCP does per round trip), between `floor` and `ceiling`.
+    `acquire`/`release` gate the requests in flight; a request backing off holds no slot."""
+
+    def __init__(self, start: int, ceiling: int, *, floor: int = 1, decrease: float = 0.85) -> None:
+        self.ceiling = max(1, ceiling)
+        self.floor = max(1, min(floor, self.ceiling))
+        self.limit = float(min(max(start, self.floor), self.ceiling))
+        self.decrease = decrease
+        self.in_flight = 0
+        self.throttled = 0
+        self.peak = int(self.limit)
+        self._since_decrease = int(self.limit)  # requests finished since the last decrease
+        self._cond = threading.Condition()
+
+    def acquire(self) -> None:
+        with self._cond:
+            while self.in_flight >= int(self.limit):
+                self._cond.wait()
+            self.in_flight += 1
+
+    def release(self) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            self._cond.notify()
+
+    def success(self) -> None:
+        with self._cond:
+            self._since_decrease += 1
+            self.limit = min(self.ceiling, self.limit + 1 / self.limit)
+            self.peak = max(self.peak, int(self.limit))
+            self._cond.notify_all()
+
+    def throttle(self) -> None:
+        with self._cond:
+            self.throttled += 1
+            self._since_decrease += 1
+            if self._since_decrease >= int(self.limit):  # one decrease per window of requests
+                self.limit = max(self.floor, self.limit * self.decrease)
+                self._since_decrease = 0
+
+    @property
+    def current(self) -> int:
+        return int(self.limit)
+
+
+# -- the client ----------------------------------------------------------------------------------------
+
+Transport = Callable[[bytes, str], bytes]
+"""Posts one InvokeEndpoint body with its custom attributes; returns the answer's bytes or raises
+CallFailed (its `code` is the AWS error code, `retryable` whether a later try may pass)."""
+
+
+class Client:
+    """An ESM C endpoint: `encode`, `decode`, `logits`, `embed`. Thread-safe."""
+
+    def __init__(self, transport: Transport, *, endpoint_name: str, forge_model: str, instances: int = 1,
+                 deployment: str = "", concurrency: int | None = None, deadline: float = DEFAULT_DEADLINE,
+                 sleep: Callable[[float], Any] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 rnd: Callable[[], float] = random.random) -> None:
+        self._transport = transport
+        self.endpoint_name = endpoint_name
+        self.forge_model = forge_model
+        self.deployment = deployment or endpoint_name
+        self.shape = vocab.shape_of(forge_model)
+        self.instances = max(1, instances)
+        self.concurrency = concurrency
+        self.deadline = deadline
+        self.sleep, self.clock, self.rnd = sleep, clock, rnd
+        self.calls = 0  # InvokeEndpoint requests sent, retries included
+        self.remote_tokens = False  # True: the endpoint tokenizes differently; `encode` before each `logits`
+        self._lock = threading.Lock()
+
+    def check_tokenizer(self, probe: str) -> bool:
+        """Compare the local tokenizer with the endpoint's `encode` of `probe` (one call). On a
+        difference every later `embed` asks `encode` first (two requests a protein, still right)."""
+        remote = [int(t) for t in self.encode(probe)]
+        self.remote_tokens = remote != vocab.tokenize(probe)
+        return not self.remote_tokens
+
+    # -- the Forge API --
+
+    def encode(self, sequence: str) -> np.ndarray:
+        """The endpoint's token ids for `sequence` (BOS, residues, EOS)."""
+        data = self.call("encode", {"model": self.forge_model, "inputs": {"sequence": sequence}})
+        outputs = _need(data, "outputs", "encode", dict)  # potential_sequence_of_concern (esm 3.4) is not needed here
+        return np.asarray(_need(outputs, "sequence", "encode.outputs", list), dtype=np.int64)
+
+    def decode(self, tokens: Sequence[int] | np.ndarray) -> str:
+        """The sequence of token ids."""
+        data = self.call("decode", {"model": self.forge_model, "inputs": {"sequence": [int(t) for t in tokens]}})
+        outputs = _need(data, "outputs", "decode", dict)
+        return str(_need(outputs, "sequence", "decode.outputs", str))
+
+    def logits(self, tokens: Sequence[int] | np.ndarray | str, *, sequence: bool = True, embeddings: bool = False,
+               hidden_states: bool = False, layer: int | None = None, mean_embedding: bool = False,
+               mean_hidden_state: bool = False, deadline: float | None = None) -> Logits:
+        """One `logits` request. `tokens` are token ids (a string is tokenized locally); `layer`
+        asks for one hidden state (0 … layers) instead of all."""
+        ids = vocab.tokenize(tokens) if isinstance(tokens, str) else [int(t) for t in tokens]
+        if layer is not None and not 0 <= layer <= self.shape.layers:
+            raise InvokeFailed(f"layer {layer} does not exist in {self.forge_model}.",
+                               hint=f"Pick 0 … {self.shape.layers} ({self.shape.layers} is the last block).")
+        config = {"sequence": sequence, "return_embeddings": embeddings, "return_hidden_states": hidden_states,
+                  "ith_hidden_layer": -1 if layer is None else layer, "return_mean_embedding": mean_embedding,
+                  "return_mean_hidden_states": mean_hidden_state, "sae_config": None}
+        data = self.call("logits", {"model": self.forge_model, "inputs": {"sequence": ids}, "logits_config": config},
+                         deadline=deadline)
+        return _parse_logits(data, len(ids), self.shape)
+
+    # -- embedding many sequences --
+
+    def embed(self, sequences: Sequence[str], *, per_residue: bool = False, layer: int | None = None,
+              concurrency: int | None = None) -> np.ndarray | list[np.ndarray]:
+        """Embeddings of `sequences`, in order: one [n, d] array of means, or with `per_residue` a
+        list of [residues, d] arrays. Raises the first failure."""
+        out: list[np.ndarray | None] = [None] * len(sequences)
+        for index, result in self.embed_iter(enumerate(sequences), per_residue=per_residue, layer=layer,
+                                             concurrency=concurrency):
+            if isinstance(result, BaseException):
+                raise result
+            out[index] = result.vector
+        arrays = [a for a in out if a is not None]
+        if per_residue:
+            return arrays
+        return np.stack(arrays) if arrays else np.zeros((0, self.shape.width), dtype=np.float32)
+
+    def embed_iter(self, items: Iterable[tuple[Any, str]], *, per_residue: bool = False, layer: int | None = None,
+                   concurrency: int | None = None, limiter: Aimd | None = None,
+                   stop: threading.Event | None = None) -> Iterator[tuple[Any, Embedding | EsmctlError]]:
+        """(key, Embedding or the error) for each (key, sequence), in the order they finish.
+
+        At most `limiter.current` requests are in flight; throttling lowers it, successes raise it.
+        `stop` set: no new sequence is started; those in flight finish."""
+        limiter = limiter or self.limiter(concurrency)
+        stop = stop or threading.Event()
+        source = iter(items)
+        source_lock = threading.Lock()
+        results: list[tuple[Any, Embedding | EsmctlError]] = []
+        ready = threading.Condition()
+        workers_left = [limiter.ceiling]
+
+        def take() -> tuple[Any, str] | None:
+            with source_lock:
+                if stop.is_set():
+                    return None
+                return next(source, None)
+
+        def work() -> None:
+            try:
+                while (item := take()) is not None:
+                    key, seq = item
+                    try:
+                        result: Embedding | EsmctlError = self._embed_one(seq, per_residue, layer, limiter)
+                    except EsmctlError as e:
+                        result = e
+                    with ready:
+                        results.append((key, result))
+                        ready.notify()
+            finally:
+                with ready:
+                    workers_left[0] -= 1
+                    ready.notify()
+
+        threads = [threading.Thread(target=work, daemon=True, name=f"esmctl-embed-{i}")
+                   for i in range(limiter.ceiling)]
+        for t in threads:
+            t.start()
+        while True:
+            with ready:
+                while not results and workers_left[0] > 0:
+                    ready.wait()
+                batch, results[:] = results[:], []
+                done = workers_left[0] == 0
+            yield from batch
+            if done and not batch:
+                return
+
+    def limiter(self, concurrency: int | None = None) -> Aimd:
+        """The concurrency gate for a run: fixed at `concurrency`, else adaptive from the instance count."""
+        fixed = concurrency or self.concurrency
+        if fixed:
+            return Aimd(fixed, fixed, floor=fixed)
+        return Aimd(self.instances * PER_INSTANCE_START, min(256, self.instances * PER_INSTANCE_MAX))
+
+    def windows_for(self, length: int, per_residue: bool) -> list[tuple[int, int]]:
+        """The residue ranges [start, end) one sequence is sent in (one range when it fits)."""
+        if per_residue:
+            fit = vocab.INVOKE_MAX_BYTES * 9 // 10 // (self.shape.width * BYTES_PER_NUMBER) - 2
+            most = max(64, min(vocab.MAX_RESIDUES, fit))
+        else:
+            most = vocab.MAX_RESIDUES
+        return windows(length, most, WINDOW_OVERLAP)
+
+    def _embed_one(self, sequence: str, per_residue: bool, layer: int | None, limiter: Aimd) -> Embedding:
+        spans = self.windows_for(len(sequence), per_residue)
+        parts: list[np.ndarray] = []
+        for start, end in spans:
+            part = self._embed_span(sequence[start:end], per_residue, layer, limiter)
+            parts.append(part)
+        if len(spans) == 1:
+            return Embedding(parts[0], 1, 1)
+        if per_residue:
+            return Embedding(stitch(spans, parts, len(sequence)), len(spans), len(spans))
+        weights = np.array([end - start for start, end in spans], dtype=np.float64)
+        mean = (np.stack(parts).astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()
+        return Embedding(mean.astype(np.float32), len(spans), len(spans))
+
+    def _embed_span(self, sequence: str, per_residue: bool, layer: int | None, limiter: Aimd) -> np.ndarray:
+        ids = [int(t) for t in self.encode(sequence)] if self.remote_tokens else vocab.tokenize(sequence)
+        if per_residue:
+            out = self._logits_gated(ids, limiter, sequence=False, embeddings=layer is None,
+                                     hidden_states=layer is not None, layer=layer)
+            rows = out.embeddings if layer is None else (out.hidden_states[0] if out.hidden_states is not None
+                                                         else None)
+            assert rows is not None  # _parse_logits checked it
+            return np.ascontiguousarray(rows[1:-1], dtype=np.float32)  # residues only: BOS and EOS dropped
+        out = self._logits_gated(ids, limiter, sequence=False, mean_embedding=layer is None,
+                                 mean_hidden_state=layer is not None, layer=layer)
+        vec = out.mean_embedding if layer is None else (out.mean_hidden_state[0]
+                                                        if out.mean_hidden_state is not None else None)
+        assert vec is not None
+        return np.asarray(vec, dtype=np.float32)
+
+    def _logits_gated(self, ids: list[int], limiter: Aimd, **options: Any) -> Logits:
+        config = {"sequence": options.get("sequence", False), "return_embeddings": options.get("embeddings", False),
+                  "return_hidden_states": options.get("hidden_states", False),
+                  "ith_hidden_layer": -1 if options.get("layer") is None else options["layer"],
+                  "return_mean_embedding": options.get("mean_embedding", False),
+                  "return_mean_hidden_states": options.get("mean_hidden_state", False), "sae_config": None}
+        request = {"model": self.forge_model, "inputs": {"sequence": ids}, "logits_config": config}
+        data = self.call("logits", request, limiter=limiter)
+        out = _parse_logits(data, len(ids), self.shape)
+        wanted = {"embeddings": out.embeddings, "hidden_states": out.hidden_states,
+                  "mean_embedding": out.mean_embedding, "mean_hidden_state": out.mean_hidden_state}
+        for name, value in wanted.items():
+            if options.get(name) and value is None:
+                raise CallFailed(f"The endpoint {self.endpoint_name} answered logits without {name!r}, which was "
+                                 "asked for.", hint="Its container may predate this option (esm SDK 3.2.2 added "
+                                 "the mean embeddings); use --per-residue.", code="MissingKey")
+        return out
+
+    # -- one call --
+
+    def call(self, api: str, request: dict[str, Any], *, limiter: Aimd | None = None,
+             deadline: float | None = None) -> dict[str, Any]:
+        """POST one Forge request; the result under `api` in the answer. Retries what may pass later
+        (throttling, 5xx, ModelNotReady, lost connections) with jittered backoff until `deadline`."""
+        body = json.dumps(envelope(api, request)).encode()
+        if len(body) > vocab.INVOKE_MAX_BYTES:
+            raise CallFailed(f"The {api} request is {len(body):,} bytes; InvokeEndpoint takes at most "
+                             f"{vocab.INVOKE_MAX_BYTES:,}.", hint="Send a shorter sequence.", code="RequestTooLarge")
+        started = self.clock()
+        limit = self.deadline if deadline is None else deadline
+        attempt = 0
+        while True:
+            if limiter is not None:
+                limiter.acquire()
+            try:
+                with self._lock:
+                    self.calls += 1
+                raw = self._transport(body, RETURN_BYTES)
+            except CallFailed as e:
+                if limiter is not None:
+                    limiter.release()
+                    if e.code in THROTTLED:
+                        limiter.throttle()
+                if e.code == NOT_RUNNING and "not found" in e.message.lower():
+                    raise EndpointNotRunning(
+                        f"The endpoint {self.endpoint_name} of {self.deployment} does not exist or is not InService.",
+                        hint=f"`esmctl status {self.deployment}` shows it; `esmctl start {self.deployment}` starts a "
+                        "stopped deployment.", details=e.details) from None
+                if not e.retryable:
+                    raise
+                pause = self.rnd() * min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt)
+                waited = self.clock() - started
+                if waited + pause > limit:
+                    raise CallFailed(f"{api} on {self.endpoint_name} still failed after {attempt + 1} tries in "
+                                     f"{waited:.0f} s: {e.message}", code=e.code, details=e.details,
+                                     hint="The endpoint is overloaded or unwell: fewer concurrent calls "
+                                     "(--concurrency), more instances, or its logs in CloudWatch.") from None
+                self.sleep(pause)
+                attempt += 1
+                continue
+            if limiter is not None:
+                limiter.release()
+                limiter.success()
+            return parse_answer(raw, api, self.endpoint_name)
+
+
+def envelope(api: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The body the SDK's SageMaker client posts (esm/sdk/sagemaker.py, ESM3SageMakerClient._post)."""
+    request = {**request, "potential_sequence_of_concern": bool(request.get("potential_sequence_of_concern", False))}
+    return {"model": request.get("model"), "request_id": "", "user_id": "", "api_ver": "v1", "endpoint": api,
+            api: request}
+
+
+def parse_answer(raw: bytes, api: str, endpoint_name: str) -> dict[str, Any]:
+    """The result under `api` of an answer; CallFailed when it is not one."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise CallFailed(f"The endpoint {endpoint_name} answered {api} with something that is not JSON "
+                         f"({len(raw)} bytes: {raw[:80]!r}).", code="BadAnswer",
+                         hint="Is it an ESM model endpoint? Check the model package in models.yaml.") from None
+    if not isinstance(doc, dict) or doc.get("endpoint") != api or not isinstance(doc.get(api), dict):
+        got = doc.get("endpoint") if isinstance(doc, dict) else type(doc).__name__
+        raise CallFailed(f"The endpoint {endpoint_name} answered {api} with an answer for {got!r} (the esm SDK "
+                         "asserts the answer's endpoint matches the request's).", code="BadAnswer")
+    return doc[api]  # type: ignore[no-any-return]
+
+
+def _need(doc: dict[str, Any], key: str, where: str, kind: type | None = None) -> Any:
+    """doc[key] as the SDK reads it (a missing key is a KeyError in the SDK's parser)."""
+    if key not in doc:
+        raise CallFailed(f"The {where} answer has no {key!r} (the esm SDK reads it and would fail with KeyError).",
+                         code="MissingKey")
+    value = doc[key]
+    if kind is not None and not isinstance(value, kind):
+        raise CallFailed(f"The {where} answer's {key!r} is {type(value).__name__}, not {kind.__name__}.",
+                         code="BadAnswer")
+    return value
+
+
+LOGITS_KEYS = ("logits", "embeddings", "hidden_states", "mean_embedding", "mean_hidden_state", "sae_outputs")
+# What every SDK version (3.2.1 on) reads with data[...]; the means (3.2.2) and sae_outputs (3.4) may be
+# missing from an older container's answer, and count as not given (an error only when asked for).
+LOGITS_REQUIRED = ("logits", "embeddings", "hidden_states")
+
+
+def _parse_logits(data: dict[str, Any], tokens: int, shape: vocab.ModelShape) -> Logits:
+    """A `logits` result as arrays with the batch dimension of one removed; shapes checked."""
+    for key in LOGITS_REQUIRED:
+        _need(data, key, "logits")
+    logits = data["logits"] or {}
+    if not isinstance(logits, dict):
+        raise CallFailed("The logits answer's 'logits' is not an object.", code="BadAnswer")
+
+    def array(value: Any, rank: int, name: str) -> np.ndarray | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            raise CallFailed(f"The logits answer's {name!r} is encoded bytes although return_bytes=false was asked.",
+                             code="BadAnswer")
+        a = np.asarray(value, dtype=np.float32)
+        batch = 1 if name in ("hidden_states", "mean_hidden_state") else 0  # where the batch of one sits
+        if a.ndim == rank + 1 and a.shape[batch] == 1:
+            a = a.squeeze(axis=batch)
+        if a.ndim != rank:
+            raise CallFailed(f"The logits answer's {name!r} has shape {list(a.shape)}; expected {rank} dimensions "
+                             "after the batch of one.", code="BadAnswer")
+        if a.shape[-1] != (vocab.LOGITS_WIDTH if name == "sequence" else shape.width):
+            raise CallFailed(f"The logits answer's {name!r} is {a.shape[-1]} wide; {shape.family} is "
+                             f"{shape.width}.", code="BadAnswer", hint="Is forge_model right for this endpoint?")
+        if name in ("sequence", "embeddings") and a.shape[0] != tokens:
+            raise CallFailed(f"The logits answer's {name!r} has {a.shape[0]} positions for {tokens} tokens.",
+                             code="BadAnswer")
+        return a
+
+    return Logits(sequence=array(logits.get("sequence"), 2, "sequence"),
+                  embeddings=array(data["embeddings"], 2, "embeddings"),
+                  hidden_states=array(data["hidden_states"], 3, "hidden_states"),
+                  mean_embedding=array(data.get("mean_embedding"), 1, "mean_embedding"),
+                  mean_hidden_state=array(data.get("mean_hidden_state"), 2, "mean_hidden_state"))
+
+
+def windows(length: int, most: int, overlap: int) -> list[tuple[int, int]]:
+    """[start, end) ranges of at most `most` residues covering [0, length), neighbours sharing
+    `overlap` residues (less when `most` is small)."""
+    if length <= most:
+        return [(0, length)]
+    overlap = min(overlap, most // 4)
+    step = most - overlap
+    spans, start = [], 0
+    while True:
+        end = min(start + most, length)
+        spans.append((max(0, end - most), end))
+        if end == length:
+            return spans
+        start += step
+
+
+def stitch(spans: list[tuple[int, int]], parts: list[np.ndarray], length: int) -> np.ndarray:
+    """Per-residue rows of a sequence sent in windows: each residue from the window where it is
+    farthest from an edge."""
+    out = np.empty((length, parts[0].shape[-1]), dtype=np.float32)
+    best = np.full(length, -1, dtype=np.int64)
+    for (start, end), part in zip(spans, parts, strict=True):
+        pos = np.arange(start, end)
+        margin = np.minimum(pos - start, end - 1 - pos)
+        take = margin > best[start:end]
+        out[pos[take]] = part[take]
+        best[start:end] = np.maximum(best[start:end], margin)
+    return out
+
+
+# -- connecting --------------------------------------------------------------------------------------
+
+FRESH_KEY_CODES = frozenset({"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException"})
+
+
+def boto_transport(aws: Aws, endpoint_name: str, *, pool: int = 64, fresh_key: bool = False) -> Transport:
+    """InvokeEndpoint through a sagemaker-runtime client of `aws`'s session without botocore's own
+    retries (this client retries, and must see throttling to adapt), timeouts above the 60 s limit.
+    `fresh_key`: the key was made minutes ago, so IAM may still refuse it for a few seconds
+    (esmctl/aws/consistency.py): that refusal is retried too."""
+    from botocore.config import Config as BotoConfig
+    from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
+
+    from esmctl import __version__
+
+    cfg = BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=10,
+                     read_timeout=vocab.INVOKE_TIMEOUT_SECONDS + 10, max_pool_connections=pool,
+                     user_agent_extra=f"esmctl/{__version__}")
+    client = aws.session.client("sagemaker-runtime", region_name=aws.region, endpoint_url=aws.endpoint_url,
+                                config=cfg)
+
+    def invoke(body: bytes, custom_attributes: str) -> bytes:
+        try:
+            resp = client.invoke_endpoint(EndpointName=endpoint_name, Body=body, ContentType="application/json",
+                                          Accept="application/json", CustomAttributes=custom_attributes)
+            return bytes(resp["Body"].read())
+        except ClientError as e:
+            err = e.response.get("Error", {})
+            code = str(err.get("Code", "") or "Unknown")
+            status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            message = str(err.get("Message", "") or e)
+            original = int(e.response.get("OriginalStatusCode", 0) or 0)
+            retryable = (code in RETRYABLE or status >= 500 or (code == "ModelError" and original >= 500)
+                         or (fresh_key and code in FRESH_KEY_CODES))
+            raise CallFailed(f"InvokeEndpoint {endpoint_name}: {code}: {message}", code=code,
+                             details=f"HTTP {status}", retryable=retryable) from None
+        except (ConnectionError, ReadTimeoutError) as e:
+            raise CallFailed(f"InvokeEndpoint {endpoint_name}: {e}", code="ConnectionError", retryable=True) from None
+        except BotoCoreError as e:
+            from esmctl.aws.errors import translate
+            raise translate(e, "sagemaker-runtime:InvokeEndpoint", endpoint_name) from None
+
+    return invoke
+
+
+def connect(name: str | None = None, *, config: str | None = "esmctl.yaml", as_shared_user: bool = False,
+            endpoint_name: str | None = None, forge_model: str | None = None, region: str | None = None,
+            profile: str | None = None, endpoint_url: str | None = None, esm: bool = False,
+            concurrency: int | None = None, deadline: float = DEFAULT_DEADLINE) -> Any:
+    """A client for deployment `name` of `config` (its endpoint from the state), or for
+    `endpoint_name` + `forge_model` directly. `as_shared_user`: sign with the shared service
+    account's key (from the secret store). `esm=True`: an object with the esm SDK's
+    ESMCInferenceClient interface (needs the `esm` package)."""
+    import os
+
+    from esmctl.api import Workspace
+
+    if name is None and not endpoint_name:
+        raise EsmctlError("connect() needs a deployment name, or endpoint_name= and forge_model=.",
+                          hint='e.g. esmctl.connect("prototype_model") in the folder of esmctl.yaml.')
+    if endpoint_name and not forge_model:
+        raise EsmctlError("connect(endpoint_name=...) needs forge_model= too (e.g. esmc-300m-2024-12).")
+    endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+    if name is not None:
+        ws = Workspace(config, profile=profile, region=region, endpoint_url=endpoint_url)
+        client = ws.client(name, as_shared_user=as_shared_user, concurrency=concurrency, deadline=deadline)
+    else:
+        from esmctl.aws import Aws
+
+        if as_shared_user:
+            raise EsmctlError("as_shared_user=True needs a deployment name (the key comes from its environment).")
+        aws = Aws(region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                  or "us-east-1", profile=profile, endpoint_url=endpoint_url)
+        client = Client(boto_transport(aws, str(endpoint_name), pool=max(concurrency or 0, PER_INSTANCE_MAX)),
+                        endpoint_name=str(endpoint_name), forge_model=str(forge_model), concurrency=concurrency,
+                        deadline=deadline)
+    if esm:
+        from esmctl.esm_compat import esm_client
+        return esm_client(client)
+    return client
