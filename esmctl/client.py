@@ -58,13 +58,20 @@ PER_INSTANCE_START, PER_INSTANCE_MAX = 4, 32  # auto concurrency: start and ceil
 
 
 class CallFailed(InvokeFailed):
-    """One call to the endpoint failed for good (after its retries)."""
+    """One call to the endpoint failed for good (after its retries). `stops_all`: no other call can
+    pass either (access denied, bad credentials), so a run of many stops at the first."""
 
     def __init__(self, message: str, *, code: str = "", hint: str = "", details: str = "",
                  retryable: bool = False) -> None:
         super().__init__(message, hint=hint, details=details)
         self.code = code
         self.retryable = retryable
+
+    @property
+    def stops_all(self) -> bool:
+        from esmctl.aws.errors import ACCESS_CODES, CREDENTIAL_CODES
+
+        return self.code in ACCESS_CODES or self.code in CREDENTIAL_CODES
 
 
 @dataclass(frozen=True)
@@ -118,10 +125,15 @@ class Aimd:
 
     def success(self) -> None:
         with self._cond:
+            before = int(self.limit)
             self._since_decrease += 1
-            self.limit = min(self.ceiling, self.limit + 1 / self.limit)
-            self.peak = max(self.peak, int(self.limit))
-            self._cond.notify_all()
+            # The answers of the window after a decrease were sent under the old limit: they do not
+            # raise the new one (else the limit climbs back over what throttled at once).
+            if self._since_decrease >= before:
+                self.limit = min(self.ceiling, self.limit + 1 / self.limit)
+                self.peak = max(self.peak, int(self.limit))
+            if int(self.limit) > before:  # wake only as many waiters as there are new slots
+                self._cond.notify(int(self.limit) - before)
 
     def throttle(self) -> None:
         with self._cond:
@@ -246,6 +258,8 @@ class Client:
                         result: Embedding | EsmctlError = self._embed_one(seq, per_residue, layer, limiter)
                     except EsmctlError as e:
                         result = e
+                        if stops_all(e):
+                            stop.set()  # no other call can pass: start no more
                     with ready:
                         results.append((key, result))
                         ready.notify()
@@ -378,6 +392,11 @@ class Client:
                 limiter.release()
                 limiter.success()
             return parse_answer(raw, api, self.endpoint_name)
+
+
+def stops_all(error: BaseException) -> bool:
+    """An error no other call can escape either: the endpoint is gone, or the caller may not call it."""
+    return isinstance(error, EndpointNotRunning) or (isinstance(error, CallFailed) and error.stops_all)
 
 
 def envelope(api: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -520,7 +539,11 @@ def boto_transport(aws: Aws, endpoint_name: str, *, pool: int = 64, fresh_key: b
             original = int(e.response.get("OriginalStatusCode", 0) or 0)
             retryable = (code in RETRYABLE or status >= 500 or (code == "ModelError" and original >= 500)
                          or (fresh_key and code in FRESH_KEY_CODES))
-            raise CallFailed(f"InvokeEndpoint {endpoint_name}: {code}: {message}", code=code,
+            hint = ""
+            if code in FRESH_KEY_CODES or code.startswith("AccessDenied") or status == 403:
+                hint = ("The caller may not invoke this endpoint: check the credentials (--profile, "
+                        "--as-shared-user) and their policy (`esmctl permissions --scope invoke`).")
+            raise CallFailed(f"InvokeEndpoint {endpoint_name}: {code}: {message}", code=code, hint=hint,
                              details=f"HTTP {status}", retryable=retryable) from None
         except (ConnectionError, ReadTimeoutError) as e:
             raise CallFailed(f"InvokeEndpoint {endpoint_name}: {e}", code="ConnectionError", retryable=True) from None

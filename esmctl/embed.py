@@ -399,6 +399,8 @@ class Job:
         limiter = self.client.limiter(self.concurrency)
         calls_before = self.client.calls
         if todo:
+            from esmctl.client import stops_all
+
             self.client.check_tokenizer(PROBE)
             self.journal.open()
             try:
@@ -407,6 +409,8 @@ class Job:
                                                 layer=self.layer, limiter=limiter, stop=self.stop)
                 ids = {key_of(r.sequence): r.id for r in todo}
                 for key, result in stream:
+                    if isinstance(result, EsmctlError) and stops_all(result):
+                        raise result  # embed_iter starts no more; nothing else could pass
                     if isinstance(result, EsmctlError):
                         summary.failed += 1
                         summary.failures.append({"id": ids[key], "error": result.message})

@@ -165,3 +165,49 @@ def test_per_residue_and_layer_outputs_have_the_models_shapes(cli: Env, sandbox:
     r = cli.run("embed", "in.fasta", "-o", "bad.npz", "--layer", "31")
     assert r.code == 1 and "--layer 31 does not exist" in r.err and "0 … 30" in r.err
     assert vocab.shape_of("esmc-300m-2024-12").layers == 30
+
+
+def test_ctrl_c_keeps_what_is_finished_and_resume_completes_it(cli: Env, sandbox: Any) -> None:
+    cli.example("basic")
+    deploy(cli)
+    text, ids = synthetic(60, seed=3)
+    (cli.folder / "in.fasta").write_text(text)
+    proc = cli.popen("embed", "in.fasta", "-o", "out.npz", "--concurrency", "2")
+    at = AtRequest("sagemaker-runtime", "InvokeEndpoint", nth=20, then=lambda: os.kill(proc.pid, signal.SIGINT))
+    sandbox.request_hook = at
+    try:
+        at.wait()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        sandbox.request_hook = None
+    assert proc.returncode == 130, err
+    assert "Interrupted" in err and "--resume" in err and "Traceback" not in err
+    from esmctl.embed import Journal
+    kept = Journal(cli.folder / "out.npz.journal", None).read()
+    assert 10 <= len(kept) < len(ids)
+    sandbox.reset_invocations()
+    r = cli.run("embed", "in.fasta", "-o", "out.npz", "--resume", "--json")
+    assert r.code == 0, r.text
+    assert json.loads(r.out)["skipped"] == len(kept)
+    assert load(cli.folder / "out.npz")["embeddings"].shape == (len(ids), 960)
+
+
+def test_embed_as_the_shared_user_with_iam_enforced(cli: Env, sandbox: Any, sandbox_server: Any) -> None:
+    import requests
+
+    cli.example("basic_shared_user")
+    path = cli.folder / "esmctl.yaml"  # local secret store: reading the key makes no AWS call
+    path.write_text(path.read_text().replace("secret_store: secretsmanager", "secret_store: local"))
+    deploy(cli)
+    (cli.folder / "in.fasta").write_text(">a\nMKTAYIAKQR\n>b\nMQIFVKTLTG\n")
+    requests.post(f"{sandbox_server.url}/moto-api/reset-auth", data=b"0", timeout=10)  # IAM enforced
+    try:
+        shared = cli.run("embed", "in.fasta", "-o", "shared.npz", "--as-shared-user", "--json")
+        plain = cli.run("embed", "in.fasta", "-o", "plain.npz", "--json")
+    finally:
+        requests.post(f"{sandbox_server.url}/moto-api/reset-auth", data=b"inf", timeout=10)
+    assert shared.code == 0, shared.text
+    assert json.loads(shared.out)["done"] == 2
+    # The test's own "testing" key has no policy under enforcement: only the shared key may invoke.
+    assert plain.code == 1 and "Traceback" not in plain.text
+    assert "may not invoke this endpoint" in plain.err and "esmctl permissions --scope invoke" in plain.err

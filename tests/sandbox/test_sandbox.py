@@ -542,21 +542,26 @@ def test_instance_quota(sm: Any, mocked: SandboxControl) -> None:
 # server mode
 
 
-def test_server_lifecycle_update_and_invoke(served: Any, ctl: SandboxControl) -> None:
+def test_server_lifecycle_update_and_invoke(served: Any, ctl: SandboxControl, sandbox_clock: FrozenClock) -> None:
+    """Endpoint transitions on the sandbox's frozen clock: each state holds until the test moves on."""
+    ctl.creating_seconds = ctl.updating_seconds = 60
     sm, runtime = served("sagemaker"), served("sagemaker-runtime")
     names = deploy(sm)
     assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "Creating"
     assert error_of(invoke, runtime, ENDPOINT, encode_request())["Code"] == "ValidationError"
-    wait_status(sm, ENDPOINT, "InService")
+    sandbox_clock.advance(61)
+    assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService"
     assert invoke(runtime, ENDPOINT, encode_request("MK"))["json"]["encode"]["outputs"]["sequence"] == [0, 20, 15, 2]
     assert error_of(invoke, runtime, ENDPOINT, b"{")["Code"] == "ModelError"
 
     create_config(sm, "EndpointConfig-new", names["model"], "ml.g6.xlarge")
     ctl.rollback_next_update(ENDPOINT)
     sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="EndpointConfig-new")
+    sandbox_clock.advance(61)
     assert wait_status(sm, ENDPOINT, "InService")["EndpointConfigName"] == names["config"]
     sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="EndpointConfig-new")
     assert sm.list_endpoints()["Endpoints"][0]["EndpointStatus"] == "Updating"
+    sandbox_clock.advance(61)
     assert wait_status(sm, ENDPOINT, "InService")["EndpointConfigName"] == "EndpointConfig-new"
 
     ctl.fail_endpoint(ENDPOINT)

@@ -179,3 +179,17 @@ def test_concurrency_never_exceeds_the_limit_and_throttling_lowers_it() -> None:
     done = [key for key, result in c.embed_iter(((i, "MKT" * (i + 1)) for i in range(30)), limiter=limiter)
             if not isinstance(result, Exception)]
     assert sorted(done) == list(range(30)) and limiter.throttled == 20
+
+
+def test_an_embed_run_stops_at_the_first_access_denied_instead_of_failing_every_protein(tmp_path: Any) -> None:
+    from esmctl.embed import Job
+
+    src = tmp_path / "in.fasta"
+    src.write_text("".join(f">p{i}\nMKT{'A' * i}\n" for i in range(200)))
+    script = Script(["AccessDeniedException"] * 1000)
+    job = Job(make(script), src, tmp_path / "out.npz", concurrency=2)
+    job.client.check_tokenizer = lambda probe: True  # type: ignore[method-assign]
+    with pytest.raises(CallFailed, match="AccessDeniedException"):
+        job.run()
+    assert script.calls <= 4  # the two in flight, perhaps two more started meanwhile; not 200
+    assert not (tmp_path / "out.npz").exists()
