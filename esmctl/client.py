@@ -27,26 +27,21 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from esmctl import vocab
-from esmctl.errors import EsmctlError, InvokeFailed
+from esmctl.errors import CallFailed, EsmctlError, InvokeFailed
 from esmctl.invoke import EndpointNotRunning, Target, find_target  # noqa: F401  (part of this module's surface)
 
 if TYPE_CHECKING:
-    from esmctl.aws import Aws
+    pass
 
 RETURN_BYTES = "return_bytes=false"  # the SDK's custom attribute: we parse JSON lists
-# Error codes of sagemaker-runtime InvokeEndpoint that a later try may pass (service-2.json and the
-# InvokeEndpoint API reference): throttling answers 400 with one of these codes.
-THROTTLED = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "ThrottledException",
-                       "ModelNotReadyException", "RequestLimitExceeded", "SlowDown"})
-RETRYABLE = frozenset({"InternalFailure", "ServiceUnavailable", "InternalDependencyException", "InternalServerError",
-                       "RequestTimeout", "RequestTimeoutException"}) | THROTTLED
+THROTTLED, RETRYABLE = CallFailed.THROTTLED, CallFailed.RETRYABLE  # see esmctl/errors.py
 NOT_RUNNING = "ValidationError"  # "Endpoint X of account N not found."
 DEFAULT_DEADLINE = 300.0  # seconds one logical call may take, retries included
 BACKOFF_BASE, BACKOFF_CAP = 0.25, 20.0
@@ -55,23 +50,6 @@ BACKOFF_BASE, BACKOFF_CAP = 0.25, 20.0
 BYTES_PER_NUMBER = 22
 WINDOW_OVERLAP = 128  # residues two neighbouring windows share
 PER_INSTANCE_START, PER_INSTANCE_MAX = 4, 32  # auto concurrency: start and ceiling per instance
-
-
-class CallFailed(InvokeFailed):
-    """One call to the endpoint failed for good (after its retries). `stops_all`: no other call can
-    pass either (access denied, bad credentials), so a run of many stops at the first."""
-
-    def __init__(self, message: str, *, code: str = "", hint: str = "", details: str = "",
-                 retryable: bool = False) -> None:
-        super().__init__(message, hint=hint, details=details)
-        self.code = code
-        self.retryable = retryable
-
-    @property
-    def stops_all(self) -> bool:
-        from esmctl.aws.errors import ACCESS_CODES, CREDENTIAL_CODES
-
-        return self.code in ACCESS_CODES or self.code in CREDENTIAL_CODES
 
 
 @dataclass(frozen=True)
@@ -218,20 +196,33 @@ class Client:
               concurrency: int | None = None) -> np.ndarray | list[np.ndarray]:
         """Embeddings of `sequences`, in order: one [n, d] array of means, or with `per_residue` a
         list of [residues, d] arrays. Raises the first failure."""
-        out: list[np.ndarray | None] = [None] * len(sequences)
-        for index, result in self.embed_iter(enumerate(sequences), per_residue=per_residue, layer=layer,
-                                             concurrency=concurrency):
-            if isinstance(result, BaseException):
-                raise result
-            out[index] = result.vector
+        from esmctl.embed import check
+
+        cleaned = []
+        for index, sequence in enumerate(sequences):
+            seq, why = check(sequence)
+            if why:
+                raise InvokeFailed(f"Sequence {index} cannot be embedded: {why}.",
+                                   hint="Amino-acid letters only (ACDEFGHIKLMNPQRSTVWY, X, B, U, Z, O).")
+            cleaned.append(seq)
+        out: list[np.ndarray | None] = [None] * len(cleaned)
+        stream = self.embed_iter(enumerate(cleaned), per_residue=per_residue, layer=layer, concurrency=concurrency)
+        try:
+            for index, result in stream:
+                if isinstance(result, BaseException):
+                    raise result
+                out[index] = result.vector
+        finally:
+            stream.close()  # stops the workers: nothing more is sent after an error
         arrays = [a for a in out if a is not None]
+        assert len(arrays) == len(cleaned)  # every sequence answered, or an error was raised
         if per_residue:
             return arrays
         return np.stack(arrays) if arrays else np.zeros((0, self.shape.width), dtype=np.float32)
 
     def embed_iter(self, items: Iterable[tuple[Any, str]], *, per_residue: bool = False, layer: int | None = None,
                    concurrency: int | None = None, limiter: Aimd | None = None,
-                   stop: threading.Event | None = None) -> Iterator[tuple[Any, Embedding | EsmctlError]]:
+                   stop: threading.Event | None = None) -> Generator[tuple[Any, Embedding | EsmctlError], None, None]:
         """(key, Embedding or the error) for each (key, sequence), in the order they finish.
 
         At most `limiter.current` requests are in flight; throttling lowers it, successes raise it.
@@ -258,8 +249,11 @@ class Client:
                         result: Embedding | EsmctlError = self._embed_one(seq, per_residue, layer, limiter)
                     except EsmctlError as e:
                         result = e
-                        if stops_all(e):
-                            stop.set()  # no other call can pass: start no more
+                    except Exception as e:  # noqa: BLE001  (a malformed answer must not kill the worker silently)
+                        result = CallFailed(f"The answer for a sequence could not be read: {type(e).__name__}: {e}",
+                                            code="BadAnswer")
+                    if isinstance(result, EsmctlError) and stops_all(result):
+                        stop.set()  # no other call can pass: start no more
                     with ready:
                         results.append((key, result))
                         ready.notify()
@@ -272,15 +266,18 @@ class Client:
                    for i in range(limiter.ceiling)]
         for t in threads:
             t.start()
-        while True:
-            with ready:
-                while not results and workers_left[0] > 0:
-                    ready.wait()
-                batch, results[:] = results[:], []
-                done = workers_left[0] == 0
-            yield from batch
-            if done and not batch:
-                return
+        try:
+            while True:
+                with ready:
+                    while not results and workers_left[0] > 0:
+                        ready.wait()
+                    batch, results[:] = results[:], []
+                    done = workers_left[0] == 0
+                yield from batch
+                if done and not batch:
+                    return
+        finally:
+            stop.set()  # the caller stopped reading (an error, Ctrl-C): start no more calls
 
     def limiter(self, concurrency: int | None = None) -> Aimd:
         """The concurrency gate for a run: fixed at `concurrency`, else adaptive from the instance count."""
@@ -362,15 +359,14 @@ class Client:
         while True:
             if limiter is not None:
                 limiter.acquire()
+            outcome = "error"  # whatever happens, the slot goes back (a lost slot would hang a run)
             try:
                 with self._lock:
                     self.calls += 1
                 raw = self._transport(body, RETURN_BYTES)
+                outcome = "ok"
             except CallFailed as e:
-                if limiter is not None:
-                    limiter.release()
-                    if e.code in THROTTLED:
-                        limiter.throttle()
+                outcome = "throttled" if e.code in THROTTLED else "error"
                 if e.code == NOT_RUNNING and "not found" in e.message.lower():
                     raise EndpointNotRunning(
                         f"The endpoint {self.endpoint_name} of {self.deployment} does not exist or is not InService.",
@@ -378,20 +374,25 @@ class Client:
                         "stopped deployment.", details=e.details) from None
                 if not e.retryable:
                     raise
-                pause = self.rnd() * min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt)
-                waited = self.clock() - started
-                if waited + pause > limit:
-                    raise CallFailed(f"{api} on {self.endpoint_name} still failed after {attempt + 1} tries in "
-                                     f"{waited:.0f} s: {e.message}", code=e.code, details=e.details,
-                                     hint="The endpoint is overloaded or unwell: fewer concurrent calls "
-                                     "(--concurrency), more instances, or its logs in CloudWatch.") from None
-                self.sleep(pause)
-                attempt += 1
-                continue
-            if limiter is not None:
-                limiter.release()
-                limiter.success()
-            return parse_answer(raw, api, self.endpoint_name)
+                failure = e
+            finally:
+                if limiter is not None:
+                    limiter.release()
+                    if outcome == "ok":
+                        limiter.success()
+                    elif outcome == "throttled":
+                        limiter.throttle()
+            if outcome == "ok":
+                return parse_answer(raw, api, self.endpoint_name)
+            pause = self.rnd() * min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt)
+            waited = self.clock() - started
+            if waited + pause > limit:
+                raise CallFailed(f"{api} on {self.endpoint_name} still failed after {attempt + 1} tries in "
+                                 f"{waited:.0f} s: {failure.message}", code=failure.code, details=failure.details,
+                                 hint="The endpoint is overloaded or unwell: fewer concurrent calls "
+                                 "(--concurrency), more instances, or its logs in CloudWatch.") from None
+            self.sleep(pause)
+            attempt += 1
 
 
 def stops_all(error: BaseException) -> bool:
@@ -507,53 +508,6 @@ def stitch(spans: list[tuple[int, int]], parts: list[np.ndarray], length: int) -
 
 # -- connecting --------------------------------------------------------------------------------------
 
-FRESH_KEY_CODES = frozenset({"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException"})
-
-
-def boto_transport(aws: Aws, endpoint_name: str, *, pool: int = 64, fresh_key: bool = False) -> Transport:
-    """InvokeEndpoint through a sagemaker-runtime client of `aws`'s session without botocore's own
-    retries (this client retries, and must see throttling to adapt), timeouts above the 60 s limit.
-    `fresh_key`: the key was made minutes ago, so IAM may still refuse it for a few seconds
-    (esmctl/aws/consistency.py): that refusal is retried too."""
-    from botocore.config import Config as BotoConfig
-    from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
-
-    from esmctl import __version__
-
-    cfg = BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=10,
-                     read_timeout=vocab.INVOKE_TIMEOUT_SECONDS + 10, max_pool_connections=pool,
-                     user_agent_extra=f"esmctl/{__version__}")
-    client = aws.session.client("sagemaker-runtime", region_name=aws.region, endpoint_url=aws.endpoint_url,
-                                config=cfg)
-
-    def invoke(body: bytes, custom_attributes: str) -> bytes:
-        try:
-            resp = client.invoke_endpoint(EndpointName=endpoint_name, Body=body, ContentType="application/json",
-                                          Accept="application/json", CustomAttributes=custom_attributes)
-            return bytes(resp["Body"].read())
-        except ClientError as e:
-            err = e.response.get("Error", {})
-            code = str(err.get("Code", "") or "Unknown")
-            status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            message = str(err.get("Message", "") or e)
-            original = int(e.response.get("OriginalStatusCode", 0) or 0)
-            retryable = (code in RETRYABLE or status >= 500 or (code == "ModelError" and original >= 500)
-                         or (fresh_key and code in FRESH_KEY_CODES))
-            hint = ""
-            if code in FRESH_KEY_CODES or code.startswith("AccessDenied") or status == 403:
-                hint = ("The caller may not invoke this endpoint: check the credentials (--profile, "
-                        "--as-shared-user) and their policy (`esmctl permissions --scope invoke`).")
-            raise CallFailed(f"InvokeEndpoint {endpoint_name}: {code}: {message}", code=code, hint=hint,
-                             details=f"HTTP {status}", retryable=retryable) from None
-        except (ConnectionError, ReadTimeoutError) as e:
-            raise CallFailed(f"InvokeEndpoint {endpoint_name}: {e}", code="ConnectionError", retryable=True) from None
-        except BotoCoreError as e:
-            from esmctl.aws.errors import translate
-            raise translate(e, "sagemaker-runtime:InvokeEndpoint", endpoint_name) from None
-
-    return invoke
-
-
 def connect(name: str | None = None, *, config: str | None = "esmctl.yaml", as_shared_user: bool = False,
             endpoint_name: str | None = None, forge_model: str | None = None, region: str | None = None,
             profile: str | None = None, endpoint_url: str | None = None, esm: bool = False,
@@ -580,9 +534,14 @@ def connect(name: str | None = None, *, config: str | None = "esmctl.yaml", as_s
 
         if as_shared_user:
             raise EsmctlError("as_shared_user=True needs a deployment name (the key comes from its environment).")
-        aws = Aws(region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                  or "us-east-1", profile=profile, endpoint_url=endpoint_url)
-        client = Client(boto_transport(aws, str(endpoint_name), pool=max(concurrency or 0, PER_INSTANCE_MAX)),
+        import boto3
+
+        region = region or boto3.Session(profile_name=profile).region_name  # the profile's, as the AWS CLI does
+        if not region:
+            raise EsmctlError("connect(endpoint_name=...) needs the endpoint's region.",
+                              hint='Pass region="us-east-2" (or set AWS_REGION, or a profile with a region).')
+        aws = Aws(region=region, profile=profile, endpoint_url=endpoint_url)
+        client = Client(aws.runtime.invoker(str(endpoint_name), pool=max(concurrency or 0, PER_INSTANCE_MAX)),
                         endpoint_name=str(endpoint_name), forge_model=str(forge_model), concurrency=concurrency,
                         deadline=deadline)
     if esm:

@@ -116,3 +116,33 @@ class ChecksFailed(EsmctlError):
 
 class InvokeFailed(EsmctlError):
     """A smoke-test invocation did not get a valid Forge answer."""
+
+
+class CallFailed(InvokeFailed):
+    """One call to a model endpoint failed for good (after its retries). `code` is AWS's error code;
+    `retryable`: a later try may pass; `stops_all`: no other call can pass either (access denied,
+    bad or expired credentials), so a run of many stops at the first."""
+
+    STOPS_ALL = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403", "ExpiredToken",
+                           "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
+                           "InvalidSignatureException", "SignatureDoesNotMatch", "RequestExpired", "BotoCoreError"})
+
+    # sagemaker-runtime InvokeEndpoint codes a later try may pass (service-2.json; throttling is a 400
+    # ThrottlingException with a null message, docs/aws-behaviour.md); FRESH_KEY: IAM's refusal of a
+    # key made minutes ago (esmctl/aws/consistency.py).
+    THROTTLED = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "ThrottledException",
+                           "ModelNotReadyException", "RequestLimitExceeded", "SlowDown"})
+    RETRYABLE = frozenset({"InternalFailure", "ServiceUnavailable", "InternalDependencyException",
+                           "InternalServerError", "RequestTimeout", "RequestTimeoutException", "ConnectionError"}) \
+        | THROTTLED
+    FRESH_KEY = frozenset({"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException"})
+
+    def __init__(self, message: str, *, code: str = "", hint: str = "", details: str = "",
+                 retryable: bool = False) -> None:
+        super().__init__(message, hint=hint, details=details)
+        self.code = code
+        self.retryable = retryable
+
+    @property
+    def stops_all(self) -> bool:
+        return self.code in self.STOPS_ALL

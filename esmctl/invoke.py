@@ -2,7 +2,7 @@
 `esmctl deploy --smoke`).
 
 The request is exactly what the `esm` SDK's SageMaker client sends for `encode`
-(`ESM3SageMakerClient(endpoint, model).encode(ESMProtein(sequence=...))`, esm 3.2.1 to 3.4): the
+(`ESM3SageMakerClient(endpoint, model).encode(ESMProtein(sequence=...))`, esm 3.2.1 to 3.3.0): the
 Forge request of `ESM3ForgeInferenceClient._process_encode_request` wrapped by
 `ESM3SageMakerClient._post` as `{"model", "request_id", "user_id", "api_ver", "endpoint", "encode":
 ...}`, posted with `sagemaker-runtime:InvokeEndpoint`, ContentType application/json, CustomAttributes
@@ -34,8 +34,8 @@ CONTENT_TYPE = "application/json"
 CUSTOM_ATTRIBUTES = "return_bytes=false"
 # What the SDK reads from the `encode` answer with data[...] (a missing key is a KeyError in the
 # user's notebook): (path, the esm versions that read it, where). ESM3SageMakerClient.encode runs
-# ESM3ForgeInferenceClient's parser. "3.4" is Biohub/esm main (version 3.3.0 in its source), which
-# PyPI's esm 3.4.x ships.
+# ESM3ForgeInferenceClient's parser. "3.3.0" is Biohub/esm main (b6b0e88): the newest source read here;
+# PyPI's 3.4.x was not reachable from this project's machines.
 ENCODE_READS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("endpoint",), "3.2.1 and later", "esm/sdk/sagemaker.py:114 ESM3SageMakerClient._post"),
     (("encode",), "3.2.1 and later", "esm/sdk/sagemaker.py:117 ESM3SageMakerClient._post"),
@@ -43,7 +43,7 @@ ENCODE_READS: tuple[tuple[tuple[str, ...], str, str], ...] = (
        "esm/sdk/forge.py ESM3ForgeInferenceClient._process_encode_response (3.2.1: lines 554-565)")
       for key in ("sequence", "structure", "coordinates", "secondary_structure", "sasa", "function",
                   "residue_annotation")),
-    (("encode", "potential_sequence_of_concern"), "3.4 and later",
+    (("encode", "potential_sequence_of_concern"), "3.3.0 (Biohub/esm main) and later",
      "esm/sdk/forge.py:713 ESM3ForgeInferenceClient._process_encode_response (Biohub/esm main)"),
 )
 # Human ubiquitin (UniProt P0CG48, one 76-residue repeat): short, real and well known.

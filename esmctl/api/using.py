@@ -42,7 +42,7 @@ class Using(Base):
             fresh = just_created(creds.get("created"))
             aws = aws.with_credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"], fresh=fresh)
         pool = min(256, max(concurrency or 0, target.instances * client_mod.PER_INSTANCE_MAX))
-        return client_mod.Client(client_mod.boto_transport(aws, target.endpoint_name, pool=pool, fresh_key=fresh),
+        return client_mod.Client(aws.runtime.invoker(target.endpoint_name, pool=pool, fresh_key=fresh),
                                  endpoint_name=target.endpoint_name, forge_model=target.forge_model,
                                  instances=target.instances, deployment=name, concurrency=concurrency,
                                  deadline=deadline or client_mod.DEFAULT_DEADLINE)
@@ -54,24 +54,29 @@ class Using(Base):
               on_ready: Callable[[Client, float | None], None] = lambda c, h: None) -> Summary:
         """`esmctl embed`: see esmctl/embed.py. `start`: a stopped deployment is started first (and
         waited for); `stop_after`: it is stopped when the run ends, whatever the outcome."""
+        from esmctl import vocab
         from esmctl.client import EndpointNotRunning
-        from esmctl.embed import Job
+        from esmctl.embed import Job, precheck
 
         name = self.deployment_name(name)
         if not source.is_file():
             raise EsmctlError(f"{source} is not a file.", hint="Pass a FASTA file (or one sequence per line).")
+        dep = self.config.deployments.get(name)
+        if dep is not None:  # what can be refused is refused before a stopped endpoint is started
+            precheck(out, resume=resume, layer=layer, shape=vocab.shape_of(dep.forge_model_name),
+                     forge_model=dep.forge_model_name)
         try:
-            client = self.client(name, as_shared_user=as_shared_user, concurrency=concurrency)
-        except EndpointNotRunning as e:
-            if not start:
-                raise EsmctlError(e.message, hint=f"`esmctl start {name}` starts it (10–15 minutes), or pass "
-                                  "--start (and --stop-after to stop it when the run ends).") from None
-            self.ui.info(f"Starting {name} for this run (its endpoint takes 10–15 minutes to come up).")
-            result = self.start([name], show_plan=show_plan)  # type: ignore[attr-defined]  # Deploying's
-            if result.outcome is not None and result.outcome.failures:
-                raise EsmctlError(f"{name} did not start (see above).", hint=f"`esmctl status {name}`.") from None
-            client = self.client(name, as_shared_user=as_shared_user, concurrency=concurrency)
-        try:
+            try:
+                client = self.client(name, as_shared_user=as_shared_user, concurrency=concurrency)
+            except EndpointNotRunning as e:
+                if not start:
+                    raise EsmctlError(e.message, hint=f"`esmctl start {name}` starts it (10–15 minutes), or pass "
+                                      "--start (and --stop-after to stop it when the run ends).") from None
+                self.ui.info(f"Starting {name} for this run (its endpoint takes 10–15 minutes to come up).")
+                result = self.start([name], show_plan=show_plan)  # type: ignore[attr-defined]  # Deploying's
+                if result.outcome is not None and result.outcome.failures:
+                    raise EsmctlError(f"{name} did not start (see above).", hint=f"`esmctl status {name}`.") from None
+                client = self.client(name, as_shared_user=as_shared_user, concurrency=concurrency)
             state = self.read_state()
             hourly = self._hourly(state.deployments[name]) if state else None  # type: ignore[attr-defined]
             job = Job(client, source, out, per_residue=per_residue, layer=layer, concurrency=concurrency,
@@ -79,6 +84,6 @@ class Using(Base):
             on_ready(client, hourly or None)
             return job.run(on_progress)
         finally:
-            if stop_after:
+            if stop_after:  # whatever the outcome, also when the start or the run failed
                 self.ui.info(f"Stopping {name} (--stop-after): billing for its endpoint ends.")
                 self.stop([name], yes=True, show_plan=show_plan)  # type: ignore[attr-defined]

@@ -26,12 +26,21 @@ from typing import Any
 import boto3
 from botocore import xform_name
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    IncompleteReadError,
+    NoCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 
 from esmctl import __version__, naming
 from esmctl.aws import consistency
 from esmctl.aws.errors import is_not_found, translate
-from esmctl.errors import AwsError, Interrupted, NotFound
+from esmctl.errors import AwsError, CallFailed, Interrupted, NotFound
 from esmctl.naming import partition
 
 TOTAL_MAX_ATTEMPTS = 8  # first try + 7 retries; about 60 s of backoff at most
@@ -654,6 +663,47 @@ class Runtime(_Service):
         except BotoCoreError as e:
             raise translate(e, "sagemaker-runtime:InvokeEndpoint", endpoint) from None
         return bytes(data), str(resp.get("ContentType", ""))
+
+    def invoker(self, endpoint: str, *, pool: int = 64, fresh_key: bool = False) -> Callable[[bytes, str], bytes]:
+        """InvokeEndpoint for many calls (esmctl.client): `invoke(body, custom_attributes) -> answer`.
+        Its own client, without botocore's retries (the caller retries, and must see throttling to
+        adapt its concurrency), timeouts above the 60 s limit, `pool` connections. Every failure is a
+        CallFailed carrying AWS's code and whether a later try may pass. `fresh_key`: the key was
+        made minutes ago, so IAM may still refuse it for a few seconds (consistency.py): retried."""
+        cfg = BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=10,
+                         read_timeout=70, max_pool_connections=pool, user_agent_extra=f"esmctl/{__version__}")
+        try:
+            client = self.aws.session.client("sagemaker-runtime", region_name=self.aws.region,
+                                             endpoint_url=self.aws.endpoint_url, config=cfg)
+        except BotoCoreError as e:
+            raise translate(e, "sagemaker-runtime client") from None
+
+        def invoke(body: bytes, custom_attributes: str) -> bytes:
+            try:
+                resp = client.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="application/json",
+                                              Accept="application/json", CustomAttributes=custom_attributes)
+                return bytes(resp["Body"].read())
+            except ClientError as e:
+                err = e.response.get("Error", {})
+                code = str(err.get("Code", "") or "Unknown")
+                status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+                original = int(e.response.get("OriginalStatusCode", 0) or 0)
+                retryable = (code in CallFailed.RETRYABLE or status >= 500 or (code == "ModelError" and original >= 500)
+                             or (fresh_key and code in CallFailed.FRESH_KEY))
+                hint = ("The caller may not invoke this endpoint: check the credentials (--profile, --as-shared-user) "
+                        "and their policy (`esmctl permissions --scope invoke`)."
+                        if code in CallFailed.STOPS_ALL or status == 403 else "")
+                raise CallFailed(f"InvokeEndpoint {endpoint}: {code}: {err.get('Message') or e}", code=code,
+                                 hint=hint, details=f"HTTP {status}", retryable=retryable) from None
+            except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ResponseStreamingError,
+                    IncompleteReadError) as e:
+                raise CallFailed(f"InvokeEndpoint {endpoint}: {e}", code="ConnectionError", retryable=True) from None
+            except (BotoCoreError, RuntimeError) as e:  # credentials (missing, expired SSO), a broken setup
+                problem = translate(e, "sagemaker-runtime:InvokeEndpoint", endpoint)
+                raise CallFailed(problem.message, code="BotoCoreError", hint=problem.hint,
+                                 details=problem.details) from None
+
+        return invoke
 
 
 __all__ = ["Aws", "is_not_found"]

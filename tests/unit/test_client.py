@@ -159,26 +159,71 @@ def test_the_local_tokenizer_is_checked_once_against_the_endpoint() -> None:
     assert c.check_tokenizer("ACDEFGHIKLMNPQRSTVWY") and not c.remote_tokens and script.calls == 1
 
 
-def test_concurrency_never_exceeds_the_limit_and_throttling_lowers_it() -> None:
-    in_flight, peak = [0], [0]
+def test_concurrency_reaches_but_never_exceeds_the_limit() -> None:
+    inside, peak = [0], [0]
     lock = threading.Lock()
+    three = threading.Barrier(3)  # each call waits until three are inside: a fourth would raise the peak
 
-    def count() -> None:
+    def hold() -> None:
         with lock:
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
+            inside[0] += 1
+            peak[0] = max(peak[0], inside[0])
+        three.wait(timeout=30)
         with lock:
-            in_flight[0] -= 1
+            inside[0] -= 1
 
-    c = make(Script(on_call=count))
-    c.embed([f"MK{'A' * i}" for i in range(50)], concurrency=3)
-    assert 1 <= peak[0] <= 3
+    out = make(Script(on_call=hold)).embed([f"MK{'A' * i}" for i in range(30)], concurrency=3)
+    assert len(out) == 30 and peak[0] == 3
 
+
+def test_throttling_lowers_the_limit_and_successes_raise_it_again() -> None:
     limiter = client_mod.Aimd(8, 8, floor=1)
-    c = make(Script(["ThrottlingException"] * 20))
-    done = [key for key, result in c.embed_iter(((i, "MKT" * (i + 1)) for i in range(30)), limiter=limiter)
+    seen: list[int] = []
+    c = make(Script(["ThrottlingException"] * 20, on_call=lambda: seen.append(limiter.current)))
+    done = [key for key, result in c.embed_iter(((i, "MKT" * (i + 1)) for i in range(60)), limiter=limiter)
             if not isinstance(result, Exception)]
-    assert sorted(done) == list(range(30)) and limiter.throttled == 20
+    assert sorted(done) == list(range(60)) and limiter.throttled == 20
+    assert min(seen) < 8 and seen[-1] > min(seen)
+
+
+def test_a_transport_failure_of_any_kind_gives_the_slot_back_and_fails_that_protein_only() -> None:
+    limiter = client_mod.Aimd(2, 2, floor=2)
+
+    def broken(body: bytes, attributes: str) -> bytes:
+        raise RuntimeError("the SSO session expired mid-run")
+    results = list(make(broken).embed_iter(((i, "MKT") for i in range(6)), limiter=limiter))
+    assert len(results) == 6 and limiter.in_flight == 0  # no slot lost: no hang
+    assert all(isinstance(r, CallFailed) and "SSO" in r.message for _, r in results)
+
+
+def test_a_malformed_answer_is_an_error_not_a_shifted_array() -> None:
+    def ragged(body: bytes, attributes: str) -> bytes:
+        doc = json.loads(answer(json.loads(body)))
+        doc["logits"]["mean_embedding"] = [[1.0, 2.0], [3.0]]
+        return json.dumps(doc).encode()
+    with pytest.raises(CallFailed, match="could not be read"):
+        make(ragged).embed(["MK", "MKT", "MKTA"])
+
+
+def test_leaving_embed_iter_early_sends_nothing_more() -> None:
+    go = threading.Event()
+    script = Script(on_call=lambda: script.calls > 1 and go.wait(timeout=30))  # all but the first wait
+    limiter = client_mod.Aimd(2, 2, floor=2)
+    stream = make(script).embed_iter(((i, "MKT") for i in range(100)), limiter=limiter)
+    next(stream)
+    stream.close()  # the caller stopped reading (an error, Ctrl-C)
+    go.set()
+    for t in threading.enumerate():
+        if t.name.startswith("esmctl-embed-"):
+            t.join(timeout=30)
+    assert script.calls <= 3  # the first and the two in flight when it stopped: not 100
+
+
+def test_embed_refuses_a_bad_sequence_before_calling() -> None:
+    script = Script()
+    with pytest.raises(InvokeFailed, match="Sequence 1 cannot be embedded: not amino-acid letters"):
+        make(script).embed(["MK", "MK1"])
+    assert script.calls == 0
 
 
 def test_an_embed_run_stops_at_the_first_access_denied_instead_of_failing_every_protein(tmp_path: Any) -> None:
