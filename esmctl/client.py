@@ -183,11 +183,10 @@ class Client:
         if layer is not None and not 0 <= layer <= self.shape.layers:
             raise InvokeFailed(f"layer {layer} does not exist in {self.forge_model}.",
                                hint=f"Pick 0 … {self.shape.layers} ({self.shape.layers} is the last block).")
-        config = {"sequence": sequence, "return_embeddings": embeddings, "return_hidden_states": hidden_states,
-                  "ith_hidden_layer": -1 if layer is None else layer, "return_mean_embedding": mean_embedding,
-                  "return_mean_hidden_states": mean_hidden_state, "sae_config": None}
-        data = self.call("logits", {"model": self.forge_model, "inputs": {"sequence": ids}, "logits_config": config},
-                         deadline=deadline)
+        request = self._logits_request(ids, sequence=sequence, embeddings=embeddings, hidden_states=hidden_states,
+                                       layer=layer, mean_embedding=mean_embedding,
+                                       mean_hidden_state=mean_hidden_state)
+        data = self.call("logits", request, deadline=deadline)
         return _parse_logits(data, len(ids), self.shape)
 
     # -- embedding many sequences --
@@ -325,13 +324,17 @@ class Client:
         assert vec is not None
         return np.asarray(vec, dtype=np.float32)
 
+    def _logits_request(self, ids: list[int], *, sequence: bool = False, embeddings: bool = False,
+                        hidden_states: bool = False, layer: int | None = None, mean_embedding: bool = False,
+                        mean_hidden_state: bool = False) -> dict[str, Any]:
+        """The Forge `logits` request as ESMCForgeInferenceClient._process_logits_request builds it."""
+        config = {"sequence": sequence, "return_embeddings": embeddings, "return_hidden_states": hidden_states,
+                  "ith_hidden_layer": -1 if layer is None else layer, "return_mean_embedding": mean_embedding,
+                  "return_mean_hidden_states": mean_hidden_state, "sae_config": None}
+        return {"model": self.forge_model, "inputs": {"sequence": ids}, "logits_config": config}
+
     def _logits_gated(self, ids: list[int], limiter: Aimd, **options: Any) -> Logits:
-        config = {"sequence": options.get("sequence", False), "return_embeddings": options.get("embeddings", False),
-                  "return_hidden_states": options.get("hidden_states", False),
-                  "ith_hidden_layer": -1 if options.get("layer") is None else options["layer"],
-                  "return_mean_embedding": options.get("mean_embedding", False),
-                  "return_mean_hidden_states": options.get("mean_hidden_state", False), "sae_config": None}
-        request = {"model": self.forge_model, "inputs": {"sequence": ids}, "logits_config": config}
+        request = self._logits_request(ids, **options)
         data = self.call("logits", request, limiter=limiter)
         out = _parse_logits(data, len(ids), self.shape)
         wanted = {"embeddings": out.embeddings, "hidden_states": out.hidden_states,

@@ -60,7 +60,7 @@ def embed(
     if summary.failed:
         raise EsmctlError(f"{summary.failed} sequence{'s' if summary.failed != 1 else ''} failed "
                           f"({summary.failures[0]['id']}: {summary.failures[0]['error']}); their embeddings are "
-                          "missing, so OUT was not written.",
+                          f"missing, so {summary.output} was not written.",
                           hint="Run the same command with --resume: it sends only what is missing.")
 
 
@@ -88,7 +88,7 @@ class _Display:
         if self.hourly and summary.seconds:
             total = (summary.seconds + (eta or 0)) * self.hourly / 3600
             cost = f" · ${summary.cost_usd or 0:.2f} so far, ~${total:.2f} for the run"
-        text = f"{rate:.1f} seq/s · {summary.concurrency} in flight max · {summary.throttled} throttled{cost}"
+        text = f"{rate:.1f} seq/s · at most {summary.concurrency} in flight · {summary.throttled} throttled{cost}"
         if self.ui.err.is_terminal:
             if self.bar is None:
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -295,7 +295,8 @@ def test_bad_answers(raw: bytes, expect: str) -> None:
 
 
 @pytest.mark.parametrize(("drop", "key", "versions"), [
-    ({"top": "potential_sequence_of_concern"}, "encode.potential_sequence_of_concern", "esm 3.3.0 (Biohub/esm main) and later"),
+    ({"top": "potential_sequence_of_concern"}, "encode.potential_sequence_of_concern",
+     "esm 3.3.0 (Biohub/esm main) and later"),
     ({"top": "outputs"}, "encode.outputs", "esm 3.2.1 and later"),
     ({"outputs": "residue_annotation"}, "encode.outputs.residue_annotation", "esm 3.2.1 and later"),
     ({"outputs": "sequence"}, "encode.outputs.sequence", "esm 3.2.1 and later"),
