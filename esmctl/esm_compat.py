@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from esmctl.client import THROTTLED, CallFailed, EndpointNotRunning
+from esmctl.client import LOGITS_REQUIRED, THROTTLED, CallFailed, EndpointNotRunning
 from esmctl.errors import EsmctlError
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ OUTPUTS = (
 )
 # Read with data[...] by every SDK version's parser (3.2.1.post1 forge.py:1038-1040), so an answer
 # without them fails there with KeyError; here it is an ESMProteinError.
-ALWAYS_READ = ("logits", "embeddings", "hidden_states")
+ALWAYS_READ = LOGITS_REQUIRED
 MALFORMED = 500  # error_code for an answer that is not what the SDK would parse
 
 
