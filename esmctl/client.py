@@ -49,6 +49,7 @@ BACKOFF_BASE, BACKOFF_CAP = 0.25, 20.0
 # with its separator); answers are sized with it to stay under the 6 MiB limit.
 BYTES_PER_NUMBER = 22
 WINDOW_OVERLAP = 128  # residues two neighbouring windows share
+MIN_WINDOW = 64  # residues: windows are never cut smaller
 PER_INSTANCE_START, PER_INSTANCE_MAX = 4, 32  # auto concurrency: start and ceiling per instance
 
 
@@ -151,6 +152,7 @@ class Client:
         self.sleep, self.clock, self.rnd = sleep, clock, rnd
         self.calls = 0  # InvokeEndpoint requests sent, retries included
         self.remote_tokens = False  # True: the endpoint tokenizes differently; `encode` before each `logits`
+        self._refused_rows = vocab.MAX_RESIDUES + 1  # per-residue windows stay below (answers refused as too big)
         self._lock = threading.Lock()
 
     def check_tokenizer(self, probe: str) -> bool:
@@ -285,28 +287,44 @@ class Client:
             return Aimd(fixed, fixed, floor=fixed)
         return Aimd(self.instances * PER_INSTANCE_START, min(256, self.instances * PER_INSTANCE_MAX))
 
+    def window_size(self, per_residue: bool) -> int:
+        """The most residues one request carries: the context, and for per-residue rows what keeps
+        the answer under 6 MiB at BYTES_PER_NUMBER a number (or less, once the endpoint refused more)."""
+        if not per_residue:
+            return vocab.MAX_RESIDUES
+        fit = vocab.INVOKE_MAX_BYTES * 9 // 10 // (self.shape.width * BYTES_PER_NUMBER) - 2
+        return max(MIN_WINDOW, min(vocab.MAX_RESIDUES, fit, self._refused_rows - 1))
+
     def windows_for(self, length: int, per_residue: bool) -> list[tuple[int, int]]:
         """The residue ranges [start, end) one sequence is sent in (one range when it fits)."""
-        if per_residue:
-            fit = vocab.INVOKE_MAX_BYTES * 9 // 10 // (self.shape.width * BYTES_PER_NUMBER) - 2
-            most = max(64, min(vocab.MAX_RESIDUES, fit))
-        else:
-            most = vocab.MAX_RESIDUES
-        return windows(length, most, WINDOW_OVERLAP)
+        return windows(length, self.window_size(per_residue), WINDOW_OVERLAP)
 
     def _embed_one(self, sequence: str, per_residue: bool, layer: int | None, limiter: Aimd) -> Embedding:
-        spans = self.windows_for(len(sequence), per_residue)
-        parts: list[np.ndarray] = []
-        for start, end in spans:
-            part = self._embed_span(sequence[start:end], per_residue, layer, limiter)
-            parts.append(part)
+        """One sequence, in windows. A per-residue answer the endpoint still finds too large (its
+        numbers printed wider than assumed) makes every later window half that size, this one's too."""
+        calls = 0
+        while True:
+            spans = self.windows_for(len(sequence), per_residue)
+            parts: list[np.ndarray] = []
+            try:
+                for start, end in spans:
+                    parts.append(self._embed_span(sequence[start:end], per_residue, layer, limiter))
+                    calls += 1
+                break
+            except CallFailed as e:
+                size = max(end - start for start, end in spans)
+                if not (per_residue and answer_too_large(e) and size > MIN_WINDOW):
+                    raise
+                calls += 1
+                with self._lock:
+                    self._refused_rows = min(self._refused_rows, max(MIN_WINDOW + 1, size // 2 + 1))
         if len(spans) == 1:
-            return Embedding(parts[0], 1, 1)
+            return Embedding(parts[0], 1 if calls == 1 else 2, calls)
         if per_residue:
-            return Embedding(stitch(spans, parts, len(sequence)), len(spans), len(spans))
+            return Embedding(stitch(spans, parts, len(sequence)), len(spans), calls)
         weights = np.array([end - start for start, end in spans], dtype=np.float64)
         mean = (np.stack(parts).astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()
-        return Embedding(mean.astype(np.float32), len(spans), len(spans))
+        return Embedding(mean.astype(np.float32), len(spans), calls)
 
     def _embed_span(self, sequence: str, per_residue: bool, layer: int | None, limiter: Aimd) -> np.ndarray:
         ids = [int(t) for t in self.encode(sequence)] if self.remote_tokens else vocab.tokenize(sequence)
@@ -396,6 +414,12 @@ class Client:
                                  "(--concurrency), more instances, or its logs in CloudWatch.") from None
             self.sleep(pause)
             attempt += 1
+
+
+def answer_too_large(error: CallFailed) -> bool:
+    """SageMaker's refusal of an answer over 6 MiB (ModelError "…could not load the entire response
+    body…", docs/aws-behaviour.md; wording unverified)."""
+    return error.code == "ModelError" and "entire response body" in error.message
 
 
 def stops_all(error: BaseException) -> bool:

@@ -238,3 +238,27 @@ def test_an_embed_run_stops_at_the_first_access_denied_instead_of_failing_every_
         job.run()
     assert script.calls <= 4  # the two in flight, perhaps two more started meanwhile; not 200
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_a_per_residue_answer_still_too_large_is_asked_again_in_halves() -> None:
+    sent: list[int] = []
+
+    def strict(body: bytes, attributes: str) -> bytes:  # the endpoint prints wider numbers than assumed
+        request = json.loads(body)
+        tokens = len(request["logits"]["inputs"]["sequence"]) if request["endpoint"] == "logits" else 0
+        sent.append(tokens)
+        if tokens > 102:
+            raise CallFailed("InvokeEndpoint e: ModelError: Received server error (0) from primary and could not "
+                             "load the entire response body. See …", code="ModelError")
+        return answer(request)
+
+    c = make(strict)
+    rows = c.embed(["M" + "ACDEFGHIKLMNPQRSTVWY" * 15], per_residue=True)  # 301 residues: 2 windows of ≤ 266
+    assert rows[0].shape == (301, WIDTH)
+    assert [n for n in sent if n > 102] == [268, 135]  # refused once at each size: 266 → 133 → 66 residues
+    assert all(n == 68 for n in sent[2:])  # then only windows that fit, for the rest of the run too
+    sent.clear()
+    c.embed(["M" + "A" * 300], per_residue=True)
+    assert sent and max(sent) == 68
+    with pytest.raises(CallFailed, match="entire response body"):
+        c.embed(["M" + "A" * 300])  # a mean answer is small: this refusal is not about size windows
