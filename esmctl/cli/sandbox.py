@@ -59,7 +59,7 @@ def demo(
                                            help="How long sandbox endpoints stay Creating."),
     keep: bool = typer.Option(False, "--keep", help="Keep the demo folder afterwards."),
 ) -> None:
-    """Run init → plan → deploy → status → output → stop → start → destroy against the built-in sandbox."""
+    """Run init → plan → deploy → status → output → embed → stop → start → destroy against the built-in sandbox."""
     from esmctl import sandbox as sb
     from esmctl.cli import run
 
@@ -81,6 +81,7 @@ def demo(
         ["deploy", "--yes"],
         ["status"],
         ["output"],
+        ["embed", "proteins.fasta", "-o", "embeddings.npz", "--deployment", "prototype_model"],
         ["plan", "--detailed-exitcode"],
         ["stop", "performance_model", "--yes"],
         ["status"],
@@ -91,6 +92,7 @@ def demo(
     code = 0
     try:
         os.chdir(folder)
+        _demo_proteins(folder / "proteins.fasta")
         for step in steps:
             ui.err.print(f"\n[bold]$ esmctl {' '.join(step)}[/]")
             code = run(["--endpoint-url", server.url, *step])
@@ -101,8 +103,8 @@ def demo(
         os.chdir(cwd)
         server.stop()
     if code == 0:
-        ui.ok("Demo complete: two ESM endpoints were deployed, inspected, stopped, started and destroyed "
-              "in the sandbox.")
+        ui.ok("Demo complete: two ESM endpoints were deployed, inspected, used to embed 40 proteins, stopped, "
+              "started and destroyed in the sandbox.")
         ui.info("Next, in your own account: `esmctl init`, subscribe to the model in AWS Marketplace "
                 "(docs/getting-started.md), then `esmctl deploy`.")
     if keep:
@@ -111,3 +113,13 @@ def demo(
         import shutil
         shutil.rmtree(folder, ignore_errors=True)
     raise typer.Exit(code)
+
+
+def _demo_proteins(path: Path) -> None:
+    """40 synthetic proteins of 50–400 residues, one duplicated and one with a bad letter."""
+    import random
+
+    rnd = random.Random(7)
+    seqs = ["M" + "".join(rnd.choice("ACDEFGHIKLMNPQRSTVWY") for _ in range(rnd.randint(50, 400))) for _ in range(40)]
+    records = [f">demo{i}\n{s}" for i, s in enumerate(seqs)] + [f">demo0_again\n{seqs[0]}", ">broken\nMKT1AYIAK"]
+    path.write_text("\n".join(records) + "\n")
