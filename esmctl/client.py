@@ -230,6 +230,7 @@ class Client:
         `stop` set: no new sequence is started; those in flight finish."""
         limiter = limiter or self.limiter(concurrency)
         stop = stop or threading.Event()
+        halt = threading.Event()  # set when this generator ends: the caller's `stop` stays theirs
         source = iter(items)
         source_lock = threading.Lock()
         results: list[tuple[Any, Embedding | EsmctlError]] = []
@@ -238,7 +239,7 @@ class Client:
 
         def take() -> tuple[Any, str] | None:
             with source_lock:
-                if stop.is_set():
+                if stop.is_set() or halt.is_set():
                     return None
                 return next(source, None)
 
@@ -254,7 +255,7 @@ class Client:
                         result = CallFailed(f"The answer for a sequence could not be read: {type(e).__name__}: {e}",
                                             code="BadAnswer")
                     if isinstance(result, EsmctlError) and stops_all(result):
-                        stop.set()  # no other call can pass: start no more
+                        halt.set()  # no other call can pass: start no more
                     with ready:
                         results.append((key, result))
                         ready.notify()
@@ -278,7 +279,7 @@ class Client:
                 if done and not batch:
                     return
         finally:
-            stop.set()  # the caller stopped reading (an error, Ctrl-C): start no more calls
+            halt.set()  # the caller stopped reading (an error, Ctrl-C): start no more calls
 
     def limiter(self, concurrency: int | None = None) -> Aimd:
         """The concurrency gate for a run: fixed at `concurrency`, else adaptive from the instance count."""

@@ -375,6 +375,18 @@ def precheck(out: Path, *, resume: bool, layer: int | None, shape: vocab.ModelSh
                           hint=f"Pick 0 … {shape.layers} (0 is the embedding layer, {shape.layers} the last block).")
 
 
+def usable(prepared: Prepared, source: Path, out: Path) -> Prepared:
+    """`prepared`, or EsmctlError when the input holds nothing to embed (the reasons go to the rejected file)."""
+    if prepared.total == 0:
+        raise EsmctlError(f"{source} holds no records.", hint="Pass a FASTA file (>id lines, then the sequence) "
+                          "or one sequence per line.")
+    if not prepared.records:
+        write_side_files(out, prepared)
+        raise EsmctlError(f"None of the {prepared.total} records of {source} can be embedded.",
+                          hint=f"The reasons are in {out.name}.rejected.tsv.")
+    return prepared
+
+
 ROW_GROUP = 1024  # Parquet rows written at a time
 
 
@@ -385,11 +397,15 @@ def write_output(out: Path, records: list[Record], vectors: Iterable[np.ndarray]
     output carries the job's parameters and each record's sequence key, so that --resume can trust it."""
     tmp = out.with_name(out.name + ".tmp")
     meta = json.dumps(params, sort_keys=True)
-    if output_format(out) == "npz":
-        _write_npz(tmp, records, vectors, per_residue=per_residue, meta=meta, width=width, rows=rows or [])
-    else:
-        _write_parquet(tmp, records, vectors, per_residue=per_residue, meta=meta, width=width)
-    os.replace(tmp, out)
+    try:
+        if output_format(out) == "npz":
+            _write_npz(tmp, records, vectors, per_residue=per_residue, meta=meta, width=width, rows=rows or [])
+        else:
+            _write_parquet(tmp, records, vectors, per_residue=per_residue, meta=meta, width=width)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no half file left behind; the journal still holds everything
+        raise
 
 
 def _write_npz(path: Path, records: list[Record], vectors: Iterable[np.ndarray], *, per_residue: bool, meta: str,
@@ -441,27 +457,42 @@ def _write_parquet(path: Path, records: list[Record], vectors: Iterable[np.ndarr
                                          "embedding": column}, schema=schema))
 
 
-def read_output(out: Path) -> tuple[dict[str, Any] | None, list[bytes], Iterator[np.ndarray]]:
-    """An earlier OUT: (its parameters, None if it has none; its records' sequence keys; their vectors)."""
+def read_output(out: Path) -> tuple[dict[str, Any] | None, list[str], list[bytes], Iterator[np.ndarray]]:
+    """An earlier OUT: (its parameters, None if it has none; its ids; its records' sequence keys; their
+    vectors). EsmctlError when it cannot be read as an output of esmctl."""
+    try:
+        return _read_output(out)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise EsmctlError(f"{out} cannot be read as an output of esmctl embed ({type(e).__name__}: {e}).",
+                          hint="Write to another file, or remove it.") from None
+    except Exception as e:  # pyarrow's errors (ArrowInvalid …) without importing pyarrow here
+        if type(e).__module__.startswith("pyarrow"):
+            raise EsmctlError(f"{out} cannot be read as an output of esmctl embed ({e}).",
+                              hint="Write to another file, or remove it.") from None
+        raise
+
+
+def _read_output(out: Path) -> tuple[dict[str, Any] | None, list[str], list[bytes], Iterator[np.ndarray]]:
     if output_format(out) == "npz":
         with np.load(out) as z:
             if "params" not in z.files or "keys" not in z.files:
-                return None, [], iter(())
+                return None, [], [], iter(())
             params = json.loads(str(z["params"]))
+            ids = [str(i) for i in z["ids"]]
             keys = [bytes.fromhex(str(k)) for k in z["keys"]]
             emb = z["embeddings"]
             offsets = z["offsets"] if "offsets" in z.files else None
         if offsets is None:
-            return params, keys, iter(emb)
-        return params, keys, (emb[offsets[i]:offsets[i + 1]] for i in range(len(keys)))
+            return params, ids, keys, iter(emb)
+        return params, ids, keys, (emb[offsets[i]:offsets[i + 1]] for i in range(len(keys)))
     import pyarrow.parquet as pq
 
     table = pq.read_table(out)
     meta = (table.schema.metadata or {}).get(b"esmctl")
     if meta is None:
-        return None, [], iter(())
+        return None, [], [], iter(())
     cols = table.to_pydict()
-    return (json.loads(meta), [key_of(s) for s in cols["sequence"]],
+    return (json.loads(meta), [str(i) for i in cols["id"]], [key_of(s) for s in cols["sequence"]],
             (np.asarray(e, dtype=np.float32) for e in cols["embedding"]))
 
 
@@ -534,23 +565,17 @@ class Job:
     def prepare(self) -> tuple[Prepared, dict[bytes, Entry], bool]:
         """Read and check the input; what earlier runs recorded (an earlier OUT is taken into the
         journal when its parameters match); True when OUT already holds exactly this input."""
-        prepared = prepare(self.source)
-        if prepared.total == 0:
-            raise EsmctlError(f"{self.source} holds no records.", hint="Pass a FASTA file (>id lines, then "
-                              "the sequence) or one sequence per line.")
-        if not prepared.records:
-            raise EsmctlError(f"None of the {prepared.total} records of {self.source} can be embedded.",
-                              hint=f"The reasons are in {self.out.name}.rejected.tsv.")
+        prepared = usable(prepare(self.source), self.source, self.out)
         done = self.journal.read()
         if self.resume and self.out.exists():
-            params, keys, vectors = read_output(self.out)
+            params, ids, keys, vectors = read_output(self.out)
             if params != self.params():
                 how = f"with other options ({_differs(params, self.params())})" if params else \
                     "by another program or version"
                 raise EsmctlError(f"{self.out} was written {how}.",
                                   hint="Use the options of that run, or write to another file.")
             wanted = [key_of(r.sequence) for r in prepared.records]
-            if keys == wanted and not done:
+            if keys == wanted and ids == [r.id for r in prepared.records] and not done:
                 return prepared, done, True
             needed = set(wanted) - set(done)
             self.journal.open()
@@ -608,6 +633,11 @@ class Job:
                 stream.close()  # no new calls once this loop is left, however it is left
                 self.journal.close()
         self._account(summary, limiter, started, calls_before)
+        missing = [r.id for r in prepared.records if key_of(r.sequence) not in done]
+        if missing and summary.failed == 0 and not complete:  # stopped before every sequence was sent
+            raise Interrupted(f"Stopped: {len(missing)} of {len(prepared.records)} sequences are not embedded yet "
+                              f"(the others are kept in {self.journal.path}).",
+                              hint="Run the same command with --resume: it sends only what is missing.")
         if summary.failed == 0 and not complete:
             entries = [done[key_of(r.sequence)] for r in prepared.records]
             write_output(self.out, prepared.records, self.journal.vectors(entries), per_residue=self.per_residue,

@@ -56,7 +56,7 @@ class Using(Base):
         waited for); `stop_after`: it is stopped when the run ends, whatever the outcome."""
         from esmctl import vocab
         from esmctl.client import EndpointNotRunning
-        from esmctl.embed import Job, precheck
+        from esmctl.embed import Job, precheck, prepare, usable
 
         name = self.deployment_name(name)
         if not source.is_file():
@@ -65,6 +65,8 @@ class Using(Base):
         if dep is not None:  # what can be refused is refused before a stopped endpoint is started
             precheck(out, resume=resume, layer=layer, shape=vocab.shape_of(dep.forge_model_name),
                      forge_model=dep.forge_model_name)
+            if start:
+                usable(prepare(source), source, out)  # the input read once more, not to wake an endpoint for nothing
         try:
             try:
                 client = self.client(name, as_shared_user=as_shared_user, concurrency=concurrency)

@@ -29,13 +29,12 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionClosedError,
-    EndpointConnectionError,
+    HTTPClientError,
     IncompleteReadError,
     NoCredentialsError,
-    ReadTimeoutError,
     ResponseStreamingError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from esmctl import __version__, naming
 from esmctl.aws import consistency
@@ -695,8 +694,9 @@ class Runtime(_Service):
                         if code in CallFailed.STOPS_ALL or status == 403 else "")
                 raise CallFailed(f"InvokeEndpoint {endpoint}: {code}: {err.get('Message') or e}", code=code,
                                  hint=hint, details=f"HTTP {status}", retryable=retryable) from None
-            except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ResponseStreamingError,
-                    IncompleteReadError) as e:
+            except (BotoConnectionError, HTTPClientError, ResponseStreamingError, IncompleteReadError) as e:
+                # lost, refused, timed-out or cut-short connections (EndpointConnectionError, ConnectTimeoutError,
+                # ReadTimeoutError, ConnectionClosedError, SSLError …): a later try may pass
                 raise CallFailed(f"InvokeEndpoint {endpoint}: {e}", code="ConnectionError", retryable=True) from None
             except (BotoCoreError, RuntimeError) as e:  # credentials (missing, expired SSO), a broken setup
                 problem = translate(e, "sagemaker-runtime:InvokeEndpoint", endpoint)

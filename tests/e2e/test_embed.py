@@ -144,6 +144,9 @@ def test_a_stopped_deployment_is_named_and_started_and_stopped_again_on_request(
                       (["-o", "out.npz", "--layer", "99"], "--layer 99 does not exist")):
         r = cli.run("embed", "in.fasta", *args, "--start")
         assert r.code == 1 and why in r.err and "Starting" not in r.err, r.text
+    (cli.folder / "bad.fasta").write_text(">x\nMK1\n")
+    r = cli.run("embed", "bad.fasta", "-o", "bad.npz", "--start")
+    assert r.code == 1 and "None of the 1 records" in r.err and "Starting" not in r.err, r.text
     assert cli.client("sagemaker").list_endpoints()["Endpoints"] == []
     # A run that fails after the start still stops the endpoint with --stop-after.
     r = cli.run("embed", "in.fasta", "-o", "out.npz", "--start", "--stop-after", "--as-shared-user")

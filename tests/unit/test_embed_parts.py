@@ -162,8 +162,8 @@ def test_npz_output_is_byte_identical_for_the_same_arrays(tmp_path: Path) -> Non
     with np.load(one) as z:
         assert list(z["ids"]) == ["a", "b"]
         np.testing.assert_array_equal(z["embeddings"], np.stack(vectors))
-    params, keys, back = embed_mod.read_output(one)  # what --resume checks before it trusts the file
-    assert params == PARAMS and keys == [embed_mod.key_of("MK"), embed_mod.key_of("MKT")]
+    params, ids, keys, back = embed_mod.read_output(one)  # what --resume checks before it trusts the file
+    assert params == PARAMS and ids == ["a", "b"] and keys == [embed_mod.key_of("MK"), embed_mod.key_of("MKT")]
     np.testing.assert_array_equal(np.stack(list(back)), np.stack(vectors))
 
 
@@ -189,8 +189,8 @@ def test_parquet_output_has_id_sequence_and_embedding(tmp_path: Path) -> None:
     embed_mod.write_output(out, records, iter([np.ones((2, 3), np.float32)]), per_residue=True, params=PARAMS,
                            width=3, rows=[2])
     assert pq.read_table(out).to_pydict()["embedding"] == [[[1.0] * 3] * 2]
-    params, keys, back = embed_mod.read_output(out)
-    assert params == PARAMS and keys == [embed_mod.key_of("MK")] and next(back).shape == (2, 3)
+    params, ids, keys, back = embed_mod.read_output(out)
+    assert params == PARAMS and ids == ["a"] and keys == [embed_mod.key_of("MK")] and next(back).shape == (2, 3)
 
 
 def test_an_unknown_output_format_is_refused_before_anything_runs(tmp_path: Path) -> None:
@@ -248,7 +248,7 @@ def test_keys_survive_the_round_trip_even_when_a_digest_ends_in_zero_bytes(tmp_p
     out = tmp_path / "o.npz"
     embed_mod.write_output(out, [embed_mod.Record("a", seq, 1)], iter([np.zeros(3, np.float32)]), per_residue=False,
                            params=PARAMS, width=3)
-    assert embed_mod.read_output(out)[1] == [embed_mod.key_of(seq)]
+    assert embed_mod.read_output(out)[2] == [embed_mod.key_of(seq)]
 
 
 def test_resume_refuses_an_output_written_with_other_options_and_reembeds_an_edited_record(tmp_path: Path) -> None:
@@ -267,3 +267,34 @@ def test_resume_refuses_an_output_written_with_other_options_and_reembeds_an_edi
     assert script.calls == 2  # the tokenizer check and b: a is taken from the earlier output
     with np.load(out) as z:
         assert list(z["ids"]) == ["a", "b"] and z["embeddings"].shape == (2, 960)
+
+
+def test_resume_rewrites_renamed_ids_and_refuses_an_output_it_cannot_read(tmp_path: Path) -> None:
+    from tests.unit.test_client import Script, make
+
+    src, out = tmp_path / "in.fasta", tmp_path / "out.npz"
+    src.write_text(">a\nMKTAYIAK\n>b\nMQIFVK\n")
+    embed_mod.Job(make(Script()), src, out).run()
+    src.write_text(">x\nMKTAYIAK\n>y\nMQIFVK\n")  # the same proteins, renamed
+    script = Script()
+    assert embed_mod.Job(make(script), src, out, resume=True).run().skipped == 2 and script.calls == 0
+    with np.load(out) as z:
+        assert list(z["ids"]) == ["x", "y"]
+    out.write_bytes(b"not a zip")
+    with pytest.raises(EsmctlError, match="cannot be read as an output of esmctl embed"):
+        embed_mod.Job(make(Script()), src, out, resume=True).run()
+
+
+def test_a_job_stopped_before_every_sequence_was_sent_keeps_its_journal_and_writes_nothing(tmp_path: Path) -> None:
+    from esmctl.errors import Interrupted
+    from tests.unit.test_client import Script, make
+
+    src, out = tmp_path / "in.fasta", tmp_path / "out.npz"
+    src.write_text("".join(f">p{i}\nMKT{'A' * i}\n" for i in range(50)))
+    job = embed_mod.Job(make(Script()), src, out, concurrency=1)
+    job.stop.set()  # e.g. a caller of the library stopping the run
+    with pytest.raises(Interrupted, match="not embedded yet"):
+        job.run()
+    assert not out.exists() and not out.with_name("out.npz.tmp").exists()
+    summary = embed_mod.Job(make(Script()), src, out, resume=True).run()  # the same job again: completes
+    assert summary.done + summary.skipped == 50 and out.exists()
