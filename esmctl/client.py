@@ -36,6 +36,7 @@ import numpy as np
 from esmctl import vocab
 from esmctl.errors import CallFailed, EsmctlError, InvokeFailed
 from esmctl.invoke import EndpointNotRunning, Target, find_target  # noqa: F401  (part of this module's surface)
+from esmctl.invoke import wrap as envelope  # the body the SDK's SageMaker client posts
 
 if TYPE_CHECKING:
     pass
@@ -51,6 +52,7 @@ BYTES_PER_NUMBER = 22
 WINDOW_OVERLAP = 128  # residues two neighbouring windows share
 MIN_WINDOW = 64  # residues: windows are never cut smaller
 PER_INSTANCE_START, PER_INSTANCE_MAX = 4, 32  # auto concurrency: start and ceiling per instance
+MAX_CONCURRENCY = 256  # requests in flight at most, whatever the instance count
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,6 @@ class Embedding:
 
     vector: np.ndarray
     windows: int = 1  # > 1: the sequence was longer than one request carries (see the module doc)
-    calls: int = 1
 
 
 # -- concurrency -------------------------------------------------------------------------------------
@@ -182,9 +183,8 @@ class Client:
         """One `logits` request. `tokens` are token ids (a string is tokenized locally); `layer`
         asks for one hidden state (0 … layers) instead of all."""
         ids = vocab.tokenize(tokens) if isinstance(tokens, str) else [int(t) for t in tokens]
-        if layer is not None and not 0 <= layer <= self.shape.layers:
-            raise InvokeFailed(f"layer {layer} does not exist in {self.forge_model}.",
-                               hint=f"Pick 0 … {self.shape.layers} ({self.shape.layers} is the last block).")
+        if layer is not None and not self.shape.has_layer(layer):
+            raise InvokeFailed(f"layer {layer} does not exist in {self.forge_model}.", hint=self.shape.layers_hint)
         request = self._logits_request(ids, sequence=sequence, embeddings=embeddings, hidden_states=hidden_states,
                                        layer=layer, mean_embedding=mean_embedding,
                                        mean_hidden_state=mean_hidden_state)
@@ -197,11 +197,9 @@ class Client:
               concurrency: int | None = None) -> np.ndarray | list[np.ndarray]:
         """Embeddings of `sequences`, in order: one [n, d] array of means, or with `per_residue` a
         list of [residues, d] arrays. Raises the first failure."""
-        from esmctl.embed import check
-
         cleaned = []
         for index, sequence in enumerate(sequences):
-            seq, why = check(sequence)
+            seq, why = vocab.check_residues(sequence)
             if why:
                 raise InvokeFailed(f"Sequence {index} cannot be embedded: {why}.",
                                    hint="Amino-acid letters only (ACDEFGHIKLMNPQRSTVWY, X, B, U, Z, O).")
@@ -286,7 +284,7 @@ class Client:
         fixed = concurrency or self.concurrency
         if fixed:
             return Aimd(fixed, fixed, floor=fixed)
-        return Aimd(self.instances * PER_INSTANCE_START, min(256, self.instances * PER_INSTANCE_MAX))
+        return Aimd(self.instances * PER_INSTANCE_START, pool_size(self.instances))
 
     def window_size(self, per_residue: bool) -> int:
         """The most residues one request carries: the context, and for per-residue rows what keeps
@@ -303,29 +301,26 @@ class Client:
     def _embed_one(self, sequence: str, per_residue: bool, layer: int | None, limiter: Aimd) -> Embedding:
         """One sequence, in windows. A per-residue answer the endpoint still finds too large (its
         numbers printed wider than assumed) makes every later window half that size, this one's too."""
-        calls = 0
         while True:
             spans = self.windows_for(len(sequence), per_residue)
             parts: list[np.ndarray] = []
             try:
                 for start, end in spans:
                     parts.append(self._embed_span(sequence[start:end], per_residue, layer, limiter))
-                    calls += 1
                 break
             except CallFailed as e:
                 size = max(end - start for start, end in spans)
                 if not (per_residue and answer_too_large(e) and size > MIN_WINDOW):
                     raise
-                calls += 1
                 with self._lock:
                     self._refused_rows = min(self._refused_rows, max(MIN_WINDOW + 1, size // 2 + 1))
         if len(spans) == 1:
-            return Embedding(parts[0], 1 if calls == 1 else 2, calls)
+            return Embedding(parts[0])
         if per_residue:
-            return Embedding(stitch(spans, parts, len(sequence)), len(spans), calls)
+            return Embedding(stitch(spans, parts, len(sequence)), len(spans))
         weights = np.array([end - start for start, end in spans], dtype=np.float64)
         mean = (np.stack(parts).astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()
-        return Embedding(mean.astype(np.float32), len(spans), calls)
+        return Embedding(mean.astype(np.float32), len(spans))
 
     def _embed_span(self, sequence: str, per_residue: bool, layer: int | None, limiter: Aimd) -> np.ndarray:
         ids = [int(t) for t in self.encode(sequence)] if self.remote_tokens else vocab.tokenize(sequence)
@@ -417,6 +412,11 @@ class Client:
             attempt += 1
 
 
+def pool_size(instances: int, concurrency: int | None = None) -> int:
+    """Connections a client needs: the most requests it may have in flight on `instances`."""
+    return min(MAX_CONCURRENCY, max(concurrency or 0, instances * PER_INSTANCE_MAX))
+
+
 def answer_too_large(error: CallFailed) -> bool:
     """SageMaker's refusal of an answer over 6 MiB (ModelError "…could not load the entire response
     body…", docs/aws-behaviour.md; wording unverified)."""
@@ -426,13 +426,6 @@ def answer_too_large(error: CallFailed) -> bool:
 def stops_all(error: BaseException) -> bool:
     """An error no other call can escape either: the endpoint is gone, or the caller may not call it."""
     return isinstance(error, EndpointNotRunning) or (isinstance(error, CallFailed) and error.stops_all)
-
-
-def envelope(api: str, request: dict[str, Any]) -> dict[str, Any]:
-    """The body the SDK's SageMaker client posts (esm/sdk/sagemaker.py, ESM3SageMakerClient._post)."""
-    request = {**request, "potential_sequence_of_concern": bool(request.get("potential_sequence_of_concern", False))}
-    return {"model": request.get("model"), "request_id": "", "user_id": "", "api_ver": "v1", "endpoint": api,
-            api: request}
 
 
 def parse_answer(raw: bytes, api: str, endpoint_name: str) -> dict[str, Any]:
@@ -462,7 +455,6 @@ def _need(doc: dict[str, Any], key: str, where: str, kind: type | None = None) -
     return value
 
 
-LOGITS_KEYS = ("logits", "embeddings", "hidden_states", "mean_embedding", "mean_hidden_state", "sae_outputs")
 # What every SDK version (3.2.1 on) reads with data[...]; the means (3.2.2) and sae_outputs (3.4) may be
 # missing from an older container's answer, and count as not given (an error only when asked for).
 LOGITS_REQUIRED = ("logits", "embeddings", "hidden_states")
@@ -569,7 +561,7 @@ def connect(name: str | None = None, *, config: str | None = "esmctl.yaml", as_s
             raise EsmctlError("connect(endpoint_name=...) needs the endpoint's region.",
                               hint='Pass region="us-east-2" (or set AWS_REGION, or a profile with a region).')
         aws = Aws(region=region, profile=profile, endpoint_url=endpoint_url)
-        client = Client(aws.runtime.invoker(str(endpoint_name), pool=max(concurrency or 0, PER_INSTANCE_MAX)),
+        client = Client(aws.runtime.invoker(str(endpoint_name), pool=pool_size(1, concurrency)),
                         endpoint_name=str(endpoint_name), forge_model=str(forge_model), concurrency=concurrency,
                         deadline=deadline)
     if esm:

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from esmctl import errors as error_codes
 from esmctl import naming
 from esmctl import state as state_mod
 from esmctl.errors import AwsError, ConfigError, EsmctlError, NotFound, NotSubscribed
@@ -57,10 +58,8 @@ EXPIRY_WARNING = dt.timedelta(minutes=15)  # an endpoint takes 10-15 minutes to 
 QUOTA_SERVICE_CODE = "sagemaker"
 # Endpoint statuses whose instances count against the quota (Failed and OutOfService hold none).
 HOLDING_INSTANCES = frozenset({"InService", "Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
-CREDENTIAL_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
-                              "UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch",
-                              "RequestExpired", "NoCredentials", "SSO"})
-ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
+CREDENTIAL_CODES = error_codes.CREDENTIAL_CODES | {"NoCredentials", "SSO"}  # and aws/errors.translate's own codes
+ACCESS_CODES = error_codes.ACCESS_CODES
 ASSUMED_ROLE = re.compile(r"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/")
 
 MARKETPLACE_FIX = (

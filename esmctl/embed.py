@@ -37,11 +37,11 @@ import numpy as np
 
 from esmctl import vocab
 from esmctl.errors import EsmctlError, Interrupted
+from esmctl.vocab import LENGTH_LIMIT  # noqa: F401  (this module's names too)
 
 if TYPE_CHECKING:
     from esmctl.client import Client
 
-LENGTH_LIMIT = 50_000  # residues; longer records are refused (titin, the longest known protein, has ~35,000)
 PROBE = "".join(sorted(vocab.RESIDUES))  # every letter once: the tokenizer check
 JOURNAL_MAGIC = b"ESMJ"
 _FRAME = struct.Struct("<4sI20sII")  # magic, payload bytes, sequence key, rows, width; then payload, crc32
@@ -188,24 +188,6 @@ def _fasta_id(header: str, line: int) -> str:
     return words[0] if words else f"record@line{line}"
 
 
-def check(sequence: str) -> tuple[str, str]:
-    """(cleaned sequence, "") or ("", why it is refused).
-
-    Cleaning: white space (also `\\r`) is removed, lower case is upper-cased, and one trailing `*` (a stop
-    mark) is dropped; any other character outside `vocab.RESIDUES` refuses the record."""
-    cleaned = "".join(sequence.split()).upper()
-    if cleaned.endswith("*"):
-        cleaned = cleaned[:-1]  # a stop codon mark
-    if not cleaned:
-        return "", "empty sequence"
-    bad = sorted({c for c in cleaned if c not in vocab.RESIDUES})
-    if bad:
-        return "", f"not amino-acid letters: {''.join(bad)!r}"
-    if len(cleaned) > LENGTH_LIMIT:
-        return "", f"{len(cleaned)} residues, more than the limit of {LENGTH_LIMIT}"
-    return cleaned, ""
-
-
 def prepare(path: Path) -> Prepared:
     """The records of `path`, checked and deduplicated. An id names one sequence: every id seen on a valid
     record (kept or listed as a duplicate) is remembered, and a later record giving it another sequence
@@ -215,7 +197,7 @@ def prepare(path: Path) -> Prepared:
     by_id: dict[str, tuple[str, int]] = {}  # id -> (sequence, line) where it was first seen
     for rid, raw, line in read_records(path):
         out.total += 1
-        sequence, why = check(raw)
+        sequence, why = vocab.check_residues(raw)
         if why:
             out.rejected.append(Rejected(rid, line, why))
             continue
@@ -370,9 +352,8 @@ def precheck(out: Path, *, resume: bool, layer: int | None, shape: vocab.ModelSh
     if journal_path(out).exists() and not resume:
         raise EsmctlError(f"{journal_path(out)} holds the answers of an unfinished run.",
                           hint="Pass --resume to continue it (nothing finished is sent again), or delete it.")
-    if layer is not None and not 0 <= layer <= shape.layers:
-        raise EsmctlError(f"--layer {layer} does not exist in {forge_model}.",
-                          hint=f"Pick 0 … {shape.layers} (0 is the embedding layer, {shape.layers} the last block).")
+    if layer is not None and not shape.has_layer(layer):
+        raise EsmctlError(f"--layer {layer} does not exist in {forge_model}.", hint=shape.layers_hint)
 
 
 def usable(prepared: Prepared, source: Path, out: Path) -> Prepared:
@@ -541,7 +522,6 @@ class Progress:
 
     total: int
     done: int = 0
-    started: float = 0.0
 
 
 class Job:
@@ -600,7 +580,7 @@ class Job:
         summary.skipped = len(prepared.records) - len(todo)
         todo.sort(key=lambda r: -len(r.sequence))  # longest first: the tail of the run is short calls
         started = self.clock()
-        progress = Progress(total=len(prepared.records), done=summary.skipped, started=started)
+        progress = Progress(total=len(prepared.records), done=summary.skipped)
         limiter = self.client.limiter(self.concurrency)
         calls_before = self.client.calls
         if todo:

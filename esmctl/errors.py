@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# AWS error codes for "this caller may not" and "these credentials are not valid (any more)", whatever the
+# service (IAM/STS answer InvalidClientTokenId, JSON APIs UnrecognizedClientException, S3 403 …).
+ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
+CREDENTIAL_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+                              "UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch",
+                              "RequestExpired"})
+
 
 class EsmctlError(Exception):
     """A failure with a cause a person can read and a next step."""
@@ -123,9 +130,7 @@ class CallFailed(InvokeFailed):
     `retryable`: a later try may pass; `stops_all`: no other call can pass either (access denied,
     bad or expired credentials), so a run of many stops at the first."""
 
-    STOPS_ALL = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403", "ExpiredToken",
-                           "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
-                           "InvalidSignatureException", "SignatureDoesNotMatch", "RequestExpired", "BotoCoreError"})
+    STOPS_ALL = ACCESS_CODES | CREDENTIAL_CODES | {"BotoCoreError"}
 
     # sagemaker-runtime InvokeEndpoint codes a later try may pass (service-2.json; throttling is a 400
     # ThrottlingException with a null message, docs/aws-behaviour.md); FRESH_KEY: IAM's refusal of a
@@ -135,7 +140,7 @@ class CallFailed(InvokeFailed):
     RETRYABLE = frozenset({"InternalFailure", "ServiceUnavailable", "InternalDependencyException",
                            "InternalServerError", "RequestTimeout", "RequestTimeoutException", "ConnectionError"}) \
         | THROTTLED
-    FRESH_KEY = frozenset({"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException"})
+    FRESH_KEY = CREDENTIAL_CODES & {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException"}
 
     def __init__(self, message: str, *, code: str = "", hint: str = "", details: str = "",
                  retryable: bool = False) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from esmctl import errors
 from esmctl.errors import AwsError, EsmctlError, InvokeFailed, NotFound
 from esmctl.vocab import BOS, EOS, SEQUENCE_ALPHABET
 
@@ -48,8 +49,7 @@ ENCODE_READS: tuple[tuple[tuple[str, ...], str, str], ...] = (
 )
 # Human ubiquitin (UniProt P0CG48, one 76-residue repeat): short, real and well known.
 DEFAULT_SEQUENCE = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"
-ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "UnrecognizedClientException",
-                          "InvalidClientTokenId", "InvalidSignatureException"})
+ACCESS_CODES = errors.ACCESS_CODES | errors.CallFailed.FRESH_KEY  # the shared key may not, or not yet
 PREVIEW = 120  # characters of a bad answer quoted in the error
 
 
@@ -59,12 +59,16 @@ def envelope(forge_model: str, sequence: str) -> dict[str, Any]:
     sequence, secondary_structure, sasa, coordinates; null for a sequence-only ESMProtein), then
     esm/sdk/sagemaker.py ESM3SageMakerClient._post (adds potential_sequence_of_concern, the
     ESMProtein's default False, and wraps the request)."""
-    request = {
-        "inputs": {"sequence": sequence, "secondary_structure": None, "sasa": None, "coordinates": None},
-        "model": forge_model,
-        "potential_sequence_of_concern": False,
-    }
-    return {"model": forge_model, "request_id": "", "user_id": "", "api_ver": "v1", "endpoint": API, API: request}
+    return wrap(API, {"inputs": {"sequence": sequence, "secondary_structure": None, "sasa": None, "coordinates": None},
+                      "model": forge_model})
+
+
+def wrap(api: str, request: dict[str, Any]) -> dict[str, Any]:
+    """A Forge request as the SDK's SageMaker client posts it (esm/sdk/sagemaker.py,
+    ESM3SageMakerClient._post): potential_sequence_of_concern set (default False), then wrapped."""
+    request = {**request, "potential_sequence_of_concern": bool(request.get("potential_sequence_of_concern", False))}
+    return {"model": request.get("model"), "request_id": "", "user_id": "", "api_ver": "v1", "endpoint": api,
+            api: request}
 
 
 def request_body(forge_model: str, sequence: str) -> bytes:
@@ -83,7 +87,6 @@ class Target:
     forge_model: str
     deployment: str = ""
     instances: int = 1
-    instance_type: str = ""
 
 
 def find_target(name: str, *, config: Config, state: State | None) -> Target:
@@ -106,8 +109,7 @@ def find_target(name: str, *, config: Config, state: State | None) -> Target:
                                  "did not finish).")
     cfg = dep.endpoint_config
     return Target(endpoint_name=dep.endpoint.name, forge_model=dep.forge_model_name, deployment=name,
-                  instances=int(cfg.instance_count or 1) if cfg else 1,
-                  instance_type=str(cfg.instance_type or "") if cfg else "")
+                  instances=int(cfg.instance_count or 1) if cfg else 1)
 
 
 @dataclass(frozen=True)

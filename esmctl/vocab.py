@@ -36,6 +36,7 @@ SEQUENCE_ALPHABET = RESIDUES | frozenset("_|-.")
 # are split into windows by the client (`esmctl.client`), never sent whole.
 MAX_RESIDUES = 2048
 
+LENGTH_LIMIT = 50_000  # residues; longer records are refused (titin, the longest known protein, has ~35,000)
 INVOKE_MAX_BYTES = 6 * 1024 * 1024
 INVOKE_TIMEOUT_SECONDS = 60.0
 
@@ -54,6 +55,14 @@ class ModelShape:
     @property
     def hidden_states(self) -> int:
         return self.layers + 1
+
+    def has_layer(self, layer: int) -> bool:
+        """A hidden state one can ask for (`ith_hidden_layer`): 0 (the embedding layer) … layers."""
+        return 0 <= layer <= self.layers
+
+    @property
+    def layers_hint(self) -> str:
+        return f"Pick 0 … {self.layers} (0 is the embedding layer, {self.layers} the last block)."
 
 
 MODELS = {
@@ -80,3 +89,21 @@ def tokenize(sequence: str) -> list[int]:
 def detokenize(tokens: list[int]) -> str:
     """The sequence of token ids, as `decode` gives it: special tokens dropped, mask as `_`."""
     return "".join(_LETTER.get(int(t), "") for t in tokens if int(t) not in (BOS, PAD, EOS))
+
+
+def check_residues(sequence: str) -> tuple[str, str]:
+    """(cleaned sequence, "") or ("", why it is refused).
+
+    Cleaning: white space (also `\\r`) is removed, lower case is upper-cased, and one trailing `*` (a stop
+    mark) is dropped; any other character outside `RESIDUES` refuses the record."""
+    cleaned = "".join(sequence.split()).upper()
+    if cleaned.endswith("*"):
+        cleaned = cleaned[:-1]  # a stop codon mark
+    if not cleaned:
+        return "", "empty sequence"
+    bad = sorted({c for c in cleaned if c not in RESIDUES})
+    if bad:
+        return "", f"not amino-acid letters: {''.join(bad)!r}"
+    if len(cleaned) > LENGTH_LIMIT:
+        return "", f"{len(cleaned)} residues, more than the limit of {LENGTH_LIMIT}"
+    return cleaned, ""

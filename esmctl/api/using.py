@@ -13,6 +13,7 @@ from esmctl.errors import EsmctlError
 if TYPE_CHECKING:
     from esmctl.client import Client
     from esmctl.embed import Progress, Summary
+    from esmctl.state import State
 
 
 class Using(Base):
@@ -28,12 +29,13 @@ class Using(Base):
             hint="Pass --deployment NAME (a key of selected_models).")
 
     def client(self, name: str | None = None, *, as_shared_user: bool = False, concurrency: int | None = None,
-               deadline: float | None = None) -> Client:
-        """A client for the running endpoint of deployment `name` (EndpointNotRunning when stopped)."""
+               deadline: float | None = None, state: State | None = None) -> Client:
+        """A client for the running endpoint of deployment `name` (EndpointNotRunning when stopped).
+        `state`: the state just read, if the caller has it (else it is read here)."""
         from esmctl import client as client_mod
 
         name = self.deployment_name(name)
-        target = client_mod.find_target(name, config=self.config, state=self.read_state())
+        target = client_mod.find_target(name, config=self.config, state=state or self.read_state())
         aws, fresh = self.aws, False
         if as_shared_user:
             from esmctl.invoke import just_created
@@ -41,7 +43,7 @@ class Using(Base):
             creds = self.creds(reveal=True)  # type: ignore[attr-defined]  # Reporting's
             fresh = just_created(creds.get("created"))
             aws = aws.with_credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"], fresh=fresh)
-        pool = min(256, max(concurrency or 0, target.instances * client_mod.PER_INSTANCE_MAX))
+        pool = client_mod.pool_size(target.instances, concurrency)
         return client_mod.Client(aws.runtime.invoker(target.endpoint_name, pool=pool, fresh_key=fresh),
                                  endpoint_name=target.endpoint_name, forge_model=target.forge_model,
                                  instances=target.instances, deployment=name, concurrency=concurrency,
@@ -68,8 +70,9 @@ class Using(Base):
             if start:
                 usable(prepare(source), source, out)  # the input read once more, not to wake an endpoint for nothing
         try:
+            state = self.read_state()
             try:
-                client = self.client(name, as_shared_user=as_shared_user, concurrency=concurrency)
+                client = self.client(name, as_shared_user=as_shared_user, concurrency=concurrency, state=state)
             except EndpointNotRunning as e:
                 if not start:
                     raise EsmctlError(e.message, hint=f"`esmctl start {name}` starts it (10–15 minutes), or pass "
@@ -78,8 +81,8 @@ class Using(Base):
                 result = self.start([name], show_plan=show_plan)  # type: ignore[attr-defined]  # Deploying's
                 if result.outcome is not None and result.outcome.failures:
                     raise EsmctlError(f"{name} did not start (see above).", hint=f"`esmctl status {name}`.") from None
-                client = self.client(name, as_shared_user=as_shared_user, concurrency=concurrency)
-            state = self.read_state()
+                state = self.read_state()
+                client = self.client(name, as_shared_user=as_shared_user, concurrency=concurrency, state=state)
             hourly = self._hourly(state.deployments[name]) if state else None  # type: ignore[attr-defined]
             job = Job(client, source, out, per_residue=per_residue, layer=layer, concurrency=concurrency,
                       resume=resume, hourly_usd=hourly or None)

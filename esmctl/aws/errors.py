@@ -19,14 +19,17 @@ from botocore.exceptions import (
     UnauthorizedSSOTokenError,
 )
 
-from esmctl.errors import AlreadyExists, AwsError, NotFound, NotSubscribed, PreconditionFailed
+from esmctl.errors import (  # noqa: F401  (ACCESS_CODES, CREDENTIAL_CODES: read here and by callers)
+    ACCESS_CODES,
+    CREDENTIAL_CODES,
+    AlreadyExists,
+    AwsError,
+    NotFound,
+    NotSubscribed,
+    PreconditionFailed,
+)
 
 NOT_FOUND_CODES = {"NoSuchEntity", "NoSuchKey", "ResourceNotFoundException", "ResourceNotFound", "NotFoundException"}
-CREDENTIAL_CODES = {
-    "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
-    "InvalidSignatureException", "SignatureDoesNotMatch", "RequestExpired",
-}
-ACCESS_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"}
 
 
 def is_not_found(err: ClientError) -> bool:

@@ -31,7 +31,8 @@ def answer(request: dict[str, Any]) -> bytes:
         tokens = body["inputs"]["sequence"]
         cfg = body["logits_config"]
         value = float(sum(tokens) % 97)
-        result = {key: None for key in client_mod.LOGITS_KEYS}
+        result = {key: None for key in ("logits", "embeddings", "hidden_states", "mean_embedding",
+                                        "mean_hidden_state", "sae_outputs")}
         result["logits"] = {}
         if cfg["return_mean_embedding"]:
             result["mean_embedding"] = [[value] * WIDTH]
