@@ -19,8 +19,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from esmctl import naming
-from esmctl.errors import ConfigError, Problem
+from esmctl import hours, naming
+from esmctl.errors import ConfigError, EsmctlError, Problem
 from esmctl.state import S3Url, parse_s3_url
 
 DEFAULT_CONFIG = "esmctl.yaml"
@@ -49,12 +49,61 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+class Autoscaling(_Strict):
+    """A selection's `autoscaling:` block: Application Auto Scaling keeps the endpoint's instance
+    count between the bounds, tracking invocations per instance (per minute). Cooldowns are
+    durations ("10m", "90s"); Application Auto Scaling takes whole seconds (PutScalingPolicy,
+    TargetTrackingScalingPolicyConfiguration ScaleInCooldown/ScaleOutCooldown)."""
+
+    min_instances: int = Field(ge=1)
+    max_instances: int = Field(ge=1)
+    target_invocations_per_instance: int = Field(ge=1)
+    scale_in_cooldown: str = "10m"
+    scale_out_cooldown: str = "1m"
+
+    @property
+    def scale_in_seconds(self) -> int:
+        return _seconds(self.scale_in_cooldown)
+
+    @property
+    def scale_out_seconds(self) -> int:
+        return _seconds(self.scale_out_cooldown)
+
+
+def _seconds(text: str) -> int:
+    from esmctl.durations import parse_duration
+    return int(round(parse_duration(text, "cooldown")))
+
+
+class Schedule(_Strict):
+    """A selection's `schedule:` block: office hours in an IANA time zone (esmctl/hours.py)."""
+
+    timezone: str
+    running: str | list[str]
+
+    @property
+    def range_texts(self) -> list[str]:
+        return [self.running] if isinstance(self.running, str) else list(self.running)
+
+    @property
+    def ranges(self) -> list[hours.Range]:
+        return [hours.parse(r) for r in self.range_texts]
+
+
+class Budget(_Strict):
+    """`budget:`: the month's estimated spend that `deploy` will not plan past (esmctl/budget.py)."""
+
+    monthly_usd: float = Field(gt=0)
+
+
 class Selection(_Strict):
     """One entry of selected_models: which catalog model, on what hardware."""
 
     selector: str
     instance_type: str | None = None
     instance_count: int | None = Field(default=None, ge=1)
+    autoscaling: Autoscaling | None = None
+    schedule: Schedule | None = None
 
 
 class Settings(_Strict):
@@ -75,6 +124,7 @@ class Settings(_Strict):
     state: str = ""
     state_kms_key: str = ""
     prices: dict[str, float] = Field(default_factory=dict)
+    budget: Budget | None = None
 
 
 class CatalogEntry(_Strict):
@@ -104,6 +154,8 @@ class Deployment:
     model_package: str
     instance_type: str
     instance_count: int
+    autoscaling: Autoscaling | None = None
+    schedule: Schedule | None = None
 
 
 @dataclass(frozen=True)
@@ -305,6 +357,13 @@ def _pydantic_problems(
             msg = "required key is missing"
         elif kind == "greater_than_equal":
             msg = f"must be at least {e['ctx']['ge']} (got {_short.repr(e.get('input'))})"
+        elif kind == "greater_than":
+            msg = f"must be more than {e['ctx']['gt']} (got {_short.repr(e.get('input'))})"
+        elif loc[-2:] in (("running", "str"), ("running", "list[str]")):  # schedule.running: one message, not two
+            if loc[-1] == "list[str]":
+                continue
+            loc = loc[:-1]
+            msg = f"must be a range like \"Mon-Fri 08:00-19:00\" or a list of them (got {got})"
         elif kind == "literal_error":
             msg = f"must be one of {e['ctx']['expected']} (got {_short.repr(e.get('input'))})"
         elif kind.endswith("_type") or kind.endswith("_parsing"):
@@ -541,7 +600,7 @@ def _selections(data: dict[str, Any]) -> dict[str, Selection]:
                 it = value.get("instance_type")
                 out[str(name)] = Selection.model_construct(
                     selector=value["selector"], instance_type=it if isinstance(it, str) else None,
-                    instance_count=None)
+                    instance_count=None, autoscaling=None, schedule=None)
     return out
 
 
@@ -556,7 +615,7 @@ def _resolve(
         loc = ("selected_models", name)
 
         def bad(key: str | None, msg: str, loc: tuple[Any, ...] = loc) -> None:
-            full = loc + ((key,) if key else ())
+            full = loc + tuple(int(k) if k.isdigit() else k for k in (key.split(".") if key else ()))
             out.append(Problem(str(path), _dotted(full), msg, *_position(pos, full)))
 
         if not naming.LOGICAL_NAME_RE.match(name):
@@ -574,6 +633,15 @@ def _resolve(
         itype = sel.instance_type or entry.instance_type
         if sel.instance_type is not None and not naming.INSTANCE_TYPE_RE.match(sel.instance_type):
             bad("instance_type", f"{sel.instance_type!r} must look like ml.<family>.<size>, e.g. ml.g5.2xlarge")
+        count = sel.instance_count if sel.instance_count is not None else entry.instance_count
+        scaling, bad_scaling = sel.autoscaling, []
+        if scaling is not None:
+            bad_scaling = _check_autoscaling(scaling, count, sel.instance_count is not None)
+            for key, msg in bad_scaling:
+                bad(key, msg)
+        if sel.schedule is not None:
+            for key, msg in _check_schedule(sel.schedule):
+                bad(key, msg)
         pkg_region = naming.arn_region(entry.model_package)
         if check_regions and pkg_region and pkg_region != region:
             given = " (given with --region)" if region_flag else ""
@@ -584,9 +652,51 @@ def _resolve(
             name=name, selector=sel.selector, sagemaker_model_name=entry.sagemaker_model_name,
             endpoint_name=entry.endpoint_name, forge_model_name=entry.forge_model_name,
             model_package=entry.model_package, instance_type=itype,
-            instance_count=sel.instance_count if sel.instance_count is not None else entry.instance_count,
+            instance_count=count, autoscaling=sel.autoscaling if not bad_scaling else None,
+            schedule=sel.schedule,
         )
     return deployments, out
+
+
+def _check_autoscaling(a: Autoscaling, count: int, count_given: bool) -> list[tuple[str, str]]:
+    """(key, problem) of an `autoscaling:` block: bounds in order, the starting count within them,
+    cooldowns that are durations."""
+    out = []
+    if a.min_instances > a.max_instances:
+        out.append(("autoscaling.min_instances", f"min_instances ({a.min_instances}) is more than max_instances "
+                    f"({a.max_instances})"))
+    elif not a.min_instances <= count <= a.max_instances:
+        where = "instance_count" if count_given else "instance_count (the catalog's)"
+        out.append(("instance_count" if count_given else "autoscaling",
+                    f"{where} {count} is the starting count and must lie within autoscaling's "
+                    f"[{a.min_instances}, {a.max_instances}]"))
+    for key in ("scale_in_cooldown", "scale_out_cooldown"):
+        try:
+            _seconds(getattr(a, key))
+        except EsmctlError:
+            out.append((f"autoscaling.{key}", f"{getattr(a, key)!r} is not a duration; use e.g. 10m, 90s or 1h"))
+    return out
+
+
+def _check_schedule(s: Schedule) -> list[tuple[str, str]]:
+    out = []
+    try:
+        hours.zone(s.timezone)
+    except ValueError as e:
+        out.append(("schedule.timezone", str(e)))
+    texts = s.range_texts
+    if not texts:
+        out.append(("schedule.running", "give at least one range, e.g. \"Mon-Fri 08:00-19:00\""))
+    ranges = []
+    for i, text in enumerate(texts):
+        try:
+            ranges.append(hours.parse(text))
+        except ValueError as e:
+            out.append(("schedule.running" + (f".{i}" if not isinstance(s.running, str) else ""), str(e)))
+    if len(ranges) == len(texts) > 1 and hours.clash(ranges):
+        out.append(("schedule.running", "two ranges overlap or touch (one's end would stop the other); "
+                    "join them into one"))
+    return out
 
 
 def load_catalog(path: Path) -> Catalog:

@@ -4,6 +4,7 @@ durations written for them. Pure."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 
 from esmctl.errors import EsmctlError
@@ -12,7 +13,19 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+NOW_ENV = "ESMCTL_NOW"  # an ISO time: the clock esmctl reads instead of the machine's (tests, "what if" projections)
+
+
 def utcnow() -> dt.datetime:
+    """The wall clock (aware, UTC); ESMCTL_NOW fixes it."""
+    fixed = os.environ.get(NOW_ENV, "").strip()
+    if fixed:
+        try:
+            t = dt.datetime.fromisoformat(fixed.replace("Z", "+00:00"))
+        except ValueError:
+            raise EsmctlError(f"{NOW_ENV}={fixed!r} is not an ISO time.",
+                              hint=f"Use e.g. {NOW_ENV}=2026-12-01T19:00Z, or unset it.") from None
+        return t.astimezone(dt.UTC) if t.tzinfo else t.replace(tzinfo=dt.UTC)
     return dt.datetime.now(dt.UTC)
 
 

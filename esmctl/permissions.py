@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from esmctl import naming, resources
 from esmctl.resources import stop_timer
+from esmctl.resources._base import PASSED_TO as PASSED_TO_DECLARED
 from esmctl.resources._base import SCOPES as SCOPES_DECLARED
 from esmctl.resources._base import Scope
 from esmctl.secrets import secret_name
@@ -164,8 +165,9 @@ def _statement(sid: str, acts: list[str], resource: list[str], condition: dict[s
 
 def _conditions(where: str, config: Config) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    if where in _PASSED_TO:
-        out["iam:PassRole"] = {"StringEquals": {"iam:PassedToService": _PASSED_TO[where]}}
+    passed_to = _PASSED_TO | PASSED_TO_DECLARED
+    if where in passed_to:
+        out["iam:PassRole"] = {"StringEquals": {"iam:PassedToService": passed_to[where]}}
     if where == "execution-role":
         managed = naming.managed_policy_arn(config.region)
         out["iam:AttachRolePolicy"] = {"ArnEquals": {"iam:PolicyARN": managed}}

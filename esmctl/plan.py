@@ -8,11 +8,12 @@ none of them: it orders the actions, counts them and prices the result. `plan` r
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from esmctl import naming, prices, resources
+from esmctl import budget, naming, prices, resources
 from esmctl.config import Config
 from esmctl.observe import Observed
 from esmctl.resources import Action, Planning
@@ -31,6 +32,9 @@ class Plan:
     cost_after: float = 0.0
     unknown_prices: tuple[str, ...] = ()
     stopped: tuple[str, ...] = ()  # deployments kept stopped (not billed)
+    projection: budget.Projection | None = None  # the month once the plan is done (with `now`)
+    projected_before: float = 0.0  # USD: the month's projection as things are (the same estimate, before the plan)
+    monthly: tuple[tuple[str, float | None, float], ...] = ()  # (deployment, est. USD, hours) an average month
 
     def _count(self, i: int) -> int:
         return sum(a.handler.counts[i] for a in self.actions)
@@ -79,7 +83,17 @@ class Plan:
             "estimated_cost_per_hour": {"before": round(self.cost_before, 4),
                                         "after": round(self.cost_after, 4),
                                         "unknown_prices": list(self.unknown_prices)},
+            "estimated_cost_per_month": {n: {"usd": None if usd is None else round(usd, 2), "hours": round(h, 1)}
+                                         for n, usd, h in self.monthly},
+            "budget": self.projection.to_json() if self.projection else None,
         }
+
+    @property
+    def over_budget(self) -> bool:
+        """The month's projection is over the budget once the plan is done, and the plan raises it (a plan
+        that stops, removes or shrinks is never over budget)."""
+        return bool(self.projection and self.projection.level == "over"
+                    and self.projection.projected_usd > self.projected_before + 0.005)
 
 
 def plan(
@@ -91,10 +105,14 @@ def plan(
     targets: Iterable[str] = (),
     destroy: bool = False,
     ttl: float | None = None,
+    now: dt.datetime | None = None,
+    started: Iterable[str] = (),
 ) -> Plan:
     """Everything `deploy` (or `destroy`) must do, in order. `ttl`: also a stop timer on each
-    deployment in scope, firing `ttl` seconds after the run (`deploy --ttl`)."""
-    ctx = Planning.start(config, state, observed, new_suffix=new_suffix, targets=targets, destroy=destroy, ttl=ttl)
+    deployment in scope, firing `ttl` seconds after the run (`deploy --ttl`). `now`: the wall clock
+    (office hours, the month's projection); `started`: deployments `esmctl start` runs whatever the hour."""
+    ctx = Planning.start(config, state, observed, new_suffix=new_suffix, targets=targets, destroy=destroy, ttl=ttl,
+                         now=now, started=started)
     for kind in resources.KINDS:
         kind.plan(ctx)
     for kind in resources.KINDS:
@@ -118,8 +136,21 @@ def finish(ctx: Planning, *, unchanged: bool = False) -> Plan:
     after_set = now if unchanged else {n: v for k in billing for n, v in k.billed_after(ctx).items()}
     before, unknown_b = _cost(now, region, overrides)
     after, unknown_a = _cost(after_set, region, overrides)
+    projection: budget.Projection | None = None
+    projected_before = 0.0
+    monthly: tuple[tuple[str, float | None, float], ...] = ()
+    if ctx.config is not None:
+        cfg = ctx.config
+        # what runs for the rest of the month: what bills once the plan is done, and what office hours keep off now
+        going = after_set | {n: (p.want.instance_type, p.want.instance_count) for n, p in ctx.deployments.items()
+                             if p.running and p.off and not unchanged}
+        monthly = tuple((n, *budget.monthly(cfg, cfg.deployments[n])) for n in sorted(going) if n in cfg.deployments)
+        if ctx.now is not None:
+            spent, as_is = budget.recorded(cfg, ctx.state, now, ctx.now)
+            projection = budget.project(cfg, going, spent, ctx.now)
+            projected_before = budget.project(cfg, as_is, spent, ctx.now).projected_usd
     return Plan(tuple(arrange(ctx.actions)), tuple(ctx.notes), tuple(ctx.wait_for), before, after,
-                tuple(sorted(unknown_b | unknown_a)), tuple(ctx.stopped))
+                tuple(sorted(unknown_b | unknown_a)), tuple(ctx.stopped), projection, projected_before, monthly)
 
 
 def arrange(actions: list[Action]) -> list[Action]:

@@ -68,7 +68,8 @@ UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    from esmctl.durations import utcnow as now  # one wall clock (ESMCTL_NOW fixes it)
+    return now()
 
 
 def iso(t: dt.datetime | None) -> str | None:

@@ -28,6 +28,7 @@ import contextlib
 import datetime as dt
 import itertools
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from esmctl.aws.errors import translate
-from esmctl.errors import NotFound
+from esmctl.errors import EsmctlError, NotFound
 from esmctl.events import Plain
 
 REGION = "us-east-2"
@@ -182,6 +183,13 @@ class _Service:
 
     def _error(self, op: str, name: str, code: str, message: str) -> Exception:
         return aws_error(f"{self.SERVICE}:{op}", name, code, message)
+
+    def call_or_none(self, op: str, resource: str = "", **p: Any) -> dict[str, Any] | None:
+        """`Aws.api(...).call_or_none`: None when the resource does not exist (for fakes with a `call`)."""
+        try:
+            return self.call(op, resource, **p)  # type: ignore[attr-defined,no-any-return]
+        except NotFound:
+            return None
 
     def _pages(self, op: str, items: Callable[[], list[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
         """A paginated listing: one recorded call per page of PAGE, as the real adapter makes them."""
@@ -385,18 +393,25 @@ class FakeSageMaker(_Service):
 
     def create_endpoint(self, name: str, *, config_name: str, tags: dict[str, str]) -> str:
         with self._call("CreateEndpoint", name):
-            if name.lower() in self.endpoints:
-                raise self._error("CreateEndpoint", name, "ValidationException",
-                                  f'Cannot create already existing endpoint "{self.arn("endpoint", name)}".')
-            self._find_config("CreateEndpoint", config_name)
-            e = FakeEndpoint(name, self.arn("endpoint", name), config_name, "Creating", self.clock.utcnow(),
-                             dict(tags), until=self.clock.now() + self.seconds["Creating"],
-                             fail_reason=self._fail_next.pop(name.lower(), None))
-            self.endpoints[name.lower()] = e
-            self.tags[e.arn] = dict(tags)
-            return e.arn
+            return self.start_creating(name, config_name, tags)
 
-    def update_endpoint(self, name: str, *, config_name: str) -> str:
+    def start_creating(self, name: str, config_name: str, tags: dict[str, str], at: float | None = None) -> str:
+        """CreateEndpoint's effect (not recorded as a call: also what a schedule's target does), begun
+        at clock reading `at` (default now)."""
+        if name.lower() in self.endpoints:
+            raise self._error("CreateEndpoint", name, "ValidationException",
+                              f'Cannot create already existing endpoint "{self.arn("endpoint", name)}".')
+        self._find_config("CreateEndpoint", config_name)
+        at = self.clock.now() if at is None else at
+        e = FakeEndpoint(name, self.arn("endpoint", name), config_name, "Creating",
+                         self.clock.start + dt.timedelta(seconds=at), dict(tags), until=at + self.seconds["Creating"],
+                         fail_reason=self._fail_next.pop(name.lower(), None))
+        self.endpoints[name.lower()] = e
+        self.tags[e.arn] = dict(tags)
+        return e.arn
+
+    def update_endpoint(self, name: str, *, config_name: str, retain_counts: bool = False) -> str:
+        self.retained = [*getattr(self, "retained", []), name] if retain_counts else getattr(self, "retained", [])
         with self._call("UpdateEndpoint", name):
             e = self._find_endpoint("UpdateEndpoint", name)
             if e.status not in UPDATABLE:
@@ -748,9 +763,42 @@ class FakeIam(_Service):
 
 
 # --- EventBridge Scheduler --------------------------------------------------------------------------
+_AWS_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # cron day-of-week 1-7 (EventBridge Scheduler)
+_CRON = re.compile(r"^cron\((\d{1,2}) (\d{1,2}) \? \* (\S+) \*\)$")
+_TARGETS = {"createEndpoint": "sagemaker:CreateEndpoint", "deleteEndpoint": "sagemaker:DeleteEndpoint"}
+
+
+def cron_days(field: str) -> set[int] | None:
+    """The weekdays (datetime.weekday(), 0 = Monday) of a cron day-of-week field: `*`, names, and
+    ranges in AWS's SUN … SAT order; None when it is not one the fake understands. A range that wraps
+    past SAT (SAT-SUN, MON-SUN) is refused: whether EventBridge Scheduler accepts one is not documented."""
+    if field == "*":
+        return set(range(7))
+    out: set[int] = set()
+    for item in field.split(","):
+        a, _, b = item.partition("-")
+        if a not in _AWS_DAYS or (b and b not in _AWS_DAYS):
+            return None
+        i, j = _AWS_DAYS.index(a), _AWS_DAYS.index(b or a)
+        if j < i:
+            return None
+        out |= {(k - 1) % 7 for k in range(i, j + 1)}  # SUN (0 in _AWS_DAYS) is weekday 6
+    return out
+
+
 class FakeScheduler(_Service):
-    """One-time schedules whose target deletes an endpoint: they fire once the wall clock passes `at`,
-    with the permissions of their role (its inline policies), and stay (ActionAfterCompletion NONE)."""
+    """EventBridge Scheduler, in the default group. One-time schedules whose target deletes an endpoint
+    (the typed `create_stop`/`delete` of stop timers): they fire once the wall clock passes `at`, with
+    the permissions of their role (its inline policies), and stay (ActionAfterCompletion NONE).
+
+    Recurring schedules through the generic interface (`aws.api("scheduler")`: `call`, `call_or_none`,
+    `pages`), as office hours make them: `cron(M H ? * DAYS *)` in ScheduleExpressionTimezone, whose
+    universal target (`arn:aws:scheduler:::aws-sdk:sagemaker:createEndpoint|deleteEndpoint`) is run
+    with its Input at every time the cron names once the wall clock passes it, as its role allows (the
+    inline policies: CreateEndpoint on the endpoint and its config, AddTags on the endpoint when the
+    Input has Tags; DeleteEndpoint on the endpoint). Each run is kept in the schedule's "runs" as
+    (UTC time, "ok" | the error). CreateSchedule of an existing name is a ConflictException, a missing
+    one for Update/Get/Delete a ResourceNotFoundException, as in AWS."""
 
     SERVICE = "scheduler"
 
@@ -760,11 +808,14 @@ class FakeScheduler(_Service):
         self.sagemaker, self.iam = sagemaker, iam
         log.ticks.append(self._fire)
 
+    def _arn(self, name: str) -> str:
+        return f"arn:aws:scheduler:{self.region}:{self.account}:schedule/default/{name}"
+
     def create_stop(self, name: str, *, at: str, endpoint: str, role_arn: str) -> str:
         with self._call("CreateSchedule", name):
             if name in self.schedules:
                 raise self._error("CreateSchedule", name, "ConflictException", f"Schedule {name} already exists.")
-            arn = f"arn:aws:scheduler:{self.region}:{self.account}:schedule/default/{name}"
+            arn = self._arn(name)
             self.schedules[name] = {"Name": name, "Arn": arn, "At": at, "Endpoint": endpoint, "RoleArn": role_arn,
                                     "fired": None}
             return arn
@@ -779,10 +830,82 @@ class FakeScheduler(_Service):
         except NotFound:
             return False
 
+    # --- the generic interface: recurring schedules ---------------------------------------------------
+    def call(self, op: str, resource: str = "", **p: Any) -> dict[str, Any]:
+        name = p.get("Name", resource)
+        with self._call(op, resource or name):
+            if op in ("CreateSchedule", "UpdateSchedule"):
+                if op == "CreateSchedule" and name in self.schedules:
+                    raise self._error(op, name, "ConflictException", f"Schedule {name} already exists.")
+                if op == "UpdateSchedule" and name not in self.schedules:
+                    raise self._error(op, name, "ResourceNotFoundException", f"Schedule {name} does not exist.")
+                runs = self.schedules[name].get("runs", []) if op == "UpdateSchedule" else []
+                self.schedules[name] = self._recurring(op, name, p) | {"runs": runs}  # the history stays
+                return {"ScheduleArn": self._arn(name)}
+            if op in ("GetSchedule", "DeleteSchedule"):
+                s = self.schedules.get(name)
+                if s is None:
+                    raise self._error(op, name, "ResourceNotFoundException", f"Schedule {name} does not exist.")
+                if op == "DeleteSchedule":
+                    del self.schedules[name]
+                    return {}
+                return {k: v for k, v in s.items() if k not in ("runs", "since")}
+            raise NotImplementedError(op)
+
+    def pages(self, op: str, key: str, **p: Any) -> Iterator[dict[str, Any]]:
+        assert (op, key) == ("ListSchedules", "Schedules"), (op, key)
+        prefix = p.get("NamePrefix", "")
+        return self._pages(op, lambda: [{"Name": s["Name"], "Arn": s["Arn"], "GroupName": "default",
+                                         "State": s.get("State", "ENABLED")}
+                                        for n, s in sorted(self.schedules.items()) if n.startswith(prefix)])
+
+    def _recurring(self, op: str, name: str, p: dict[str, Any]) -> dict[str, Any]:
+        """A Create/UpdateSchedule request checked as AWS checks it (the parts office hours use)."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        missing = [k for k in ("ScheduleExpression", "FlexibleTimeWindow", "Target") if k not in p]
+        if missing or not {"Arn", "RoleArn"} <= set(p["Target"]):
+            raise self._error(op, name, "ValidationException", f"Missing required parameters: {missing or 'Target'}")
+        m = _CRON.match(p["ScheduleExpression"])
+        if m is None or cron_days(m[3]) is None or not (int(m[1]) < 60 and int(m[2]) < 24):
+            raise self._error(op, name, "ValidationException",
+                              f"Invalid Schedule Expression {p['ScheduleExpression']}.")
+        try:
+            ZoneInfo(p.get("ScheduleExpressionTimezone", "UTC"))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self._error(op, name, "ValidationException", "Invalid ScheduleExpressionTimezone.") from None
+        return {**p, "Name": name, "Arn": self._arn(name), "since": self.clock.utcnow(), "runs": []}
+
+    # --- time passes ----------------------------------------------------------------------------------
+    def due(self, s: dict[str, Any], after: dt.datetime, until: dt.datetime) -> list[dt.datetime]:
+        """The times (UTC) in (after, until] a recurring schedule's cron names, in its time zone."""
+        from zoneinfo import ZoneInfo
+
+        m = _CRON.match(s["ScheduleExpression"])
+        assert m is not None
+        tz, days = ZoneInfo(s.get("ScheduleExpressionTimezone", "UTC")), cron_days(m[3]) or set()
+        out, day = [], after.astimezone(tz).date()
+        while day <= until.astimezone(tz).date():
+            t = dt.datetime.combine(day, dt.time(int(m[2]), int(m[1])), tz).astimezone(dt.UTC)
+            if day.weekday() in days and after < t <= until:
+                out.append(t)
+            day += dt.timedelta(days=1)
+        return out
+
     def _fire(self) -> None:
+        now = self.clock.utcnow()
+        recurring = [s for s in self.schedules.values() if "At" not in s]
+        due = sorted((t, s["Name"]) for s in recurring if s.get("State", "ENABLED") == "ENABLED"
+                     for t in self.due(s, s["since"], now))
+        for s in recurring:
+            s["since"] = now
+        for t, name in due:  # in time order across schedules (a start before the end that follows it)
+            self.schedules[name]["runs"].append((t, self._run(self.schedules[name], t)))
         for s in self.schedules.values():
+            if "At" not in s:
+                continue
             at = dt.datetime.fromisoformat(s["At"]).replace(tzinfo=dt.UTC)
-            if s["fired"] is not None or self.clock.utcnow() < at:
+            if s["fired"] is not None or now < at:
                 continue
             role = next((r for r in self.iam.roles.values() if r["Arn"] == s["RoleArn"]), None)
             e = self.sagemaker.endpoints.get(s["Endpoint"].lower())
@@ -795,6 +918,43 @@ class FakeScheduler(_Service):
                 self.sagemaker.start_deleting(e, at=self.clock.mono(at))
                 s["fired"] = "ok"
         self.sagemaker.advance()
+
+    def _run(self, s: dict[str, Any], t: dt.datetime) -> str:
+        """A recurring schedule's target at `t`, with its role's permissions."""
+        target = s["Target"]
+        api = target["Arn"].rsplit(":", 1)[-1]
+        if not target["Arn"].startswith("arn:aws:scheduler:::aws-sdk:sagemaker:") or api not in _TARGETS:
+            return f"unsupported target {target['Arn']}"
+        params = json.loads(target.get("Input", "{}"))
+        role = next((r for r in self.iam.roles.values() if r["Arn"] == target["RoleArn"]), None)
+        docs = list(role["inline"].values()) if role else []
+        endpoint = params.get("EndpointName", "")
+        arn = self.sagemaker.arn("endpoint", endpoint)
+        needs = [(_TARGETS[api], arn)]
+        if api == "createEndpoint":
+            needs.append(("sagemaker:CreateEndpoint",
+                          self.sagemaker.arn("endpoint-config", params.get("EndpointConfigName", ""))))
+            if params.get("Tags"):
+                needs.append(("sagemaker:AddTags", arn))
+        denied = [f"{a} on {r}" for a, r in needs if not any(_allows(d, a, r) for d in docs)]
+        if denied:
+            return "AccessDenied: " + ", ".join(denied)
+        self.sagemaker.advance()
+        try:
+            if api == "createEndpoint":
+                tags = {x["Key"]: x["Value"] for x in params.get("Tags", [])}
+                self.sagemaker.start_creating(endpoint, params["EndpointConfigName"], tags, at=self.clock.mono(t))
+            else:
+                e = self.sagemaker.endpoints.get(endpoint.lower())
+                if e is None:
+                    return f'ValidationException: Could not find endpoint "{arn}".'
+                if e.status in IN_PROGRESS - {"Deleting"}:
+                    return f'ValidationException: Cannot delete in-progress endpoint "{arn}".'
+                if e.status != "Deleting":
+                    self.sagemaker.start_deleting(e, at=self.clock.mono(t))
+        except EsmctlError as err:
+            return err.details or str(err)
+        return "ok"
 
 
 # --- Secrets Manager, STS -------------------------------------------------------------------------
@@ -896,7 +1056,8 @@ class FakeAws:
             self.secrets = FakeSecrets(self.log, region, account)
             # Services without a typed adapter (`Aws.api(name)`): a kind's test puts its own fake here
             # (an object with `call(operation, resource="", **params)` and `call_or_none(...)`).
-            self.apis: dict[str, Any] = {}
+            # EventBridge Scheduler's recurring schedules (office hours) are the typed fake's own.
+            self.apis: dict[str, Any] = {"scheduler": self.scheduler}
         else:  # another signer on the same account (with_credentials)
             self.log, self.cancel = _parent.log, _parent.cancel
             self.sagemaker, self.iam = _parent.sagemaker, _parent.iam
@@ -997,11 +1158,15 @@ class Env:
     observe → check_identity → reconcile → plan → executor (with a Waiter on the fake clock)."""
 
     def __init__(self, folder: Any, example: str = "multi_model", *, interval: float = 30.0,
-                 timeout: float = 3600.0) -> None:
+                 timeout: float = 3600.0, start: dt.datetime = EPOCH, clock_plans: bool = False) -> None:
+        """`start`: the fake wall clock's first reading. `clock_plans`: every plan gets `now=` the fake
+        wall clock, as `esmctl deploy` passes its own (office hours, the month's projection); off, plans
+        have no `now` unless a test passes one (the behaviour before office hours)."""
         from tests.conftest import write_example
 
         self.path = write_example(folder, example)
-        self.clock = FakeClock()
+        self.clock = FakeClock(start)
+        self.clock_plans = clock_plans
         self.aws = FakeAws(clock=self.clock)
         self.ui = Recording()
         self.interval, self.timeout = interval, timeout
@@ -1049,6 +1214,8 @@ class Env:
 
         if refresh or self.observed is None:
             self.refresh()
+        if self.clock_plans:
+            kw.setdefault("now", self.clock.utcnow())
         return plan(self.config, self.state, self.observed, new_suffix=self.new_suffix, **kw)
 
     def planning(self, **kw: Any) -> Any:

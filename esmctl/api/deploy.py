@@ -18,6 +18,7 @@ from esmctl.observe import from_state
 from esmctl.plan import Plan, plan_only
 from esmctl.plan import plan as make_plan
 from esmctl.resources import Planning, shared_user, stop_timer
+from esmctl.resources.endpoint import off_on_purpose
 from esmctl.state import State, Store
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class Deploying(Base):
         if rotate_key:
             return PlanResult(self._rotation_plan(state, observed), drift, refresh)
         return PlanResult(make_plan(cfg, state, observed, new_suffix=suffix, targets=targets, destroy=destroy,
-                                    ttl=ttl), drift, refresh)
+                                    ttl=ttl, now=state_mod.utcnow()), drift, refresh)
 
     def _rotation_plan(self, state: State | None, observed: Observed) -> Plan:
         return plan_only(self._planning(state, observed), shared_user.plan_rotation)
@@ -74,11 +75,13 @@ class Deploying(Base):
     def deploy(self, *, yes: bool = False, wait: bool = True, targets: Iterable[str] = (),
                parallelism: int | None = None, timeout: float | None = None, destroy: bool = False,
                show_plan: Any = None, set_desired: str | None = None, question: str | None = None,
-               ttl: float | None = None, stopped_by: str = "user") -> DeployResult:
+               ttl: float | None = None, stopped_by: str = "user", over_budget: bool = False) -> DeployResult:
         """Plan, confirm, apply, wait. `show_plan(plan, drift)` renders the plan before asking.
 
         `set_desired` ("running"/"stopped") first marks the target deployments so (stop/start); `ttl`
-        adds a stop timer to each deployment in scope (steps of the same plan).
+        adds a stop timer to each deployment in scope (steps of the same plan). A plan that starts or
+        changes an endpoint while the month's projection is over `budget.monthly_usd` is refused
+        (nothing changed) unless `over_budget`.
         """
         cfg = self.config
         self._check_targets(targets)
@@ -92,9 +95,16 @@ class Deploying(Base):
             observed, drift = self._refresh(state)
             if set_desired is not None:
                 self._set_desired(state, list(targets), set_desired, stopped_by)
-            the_plan = make_plan(cfg, state, observed, targets=targets, destroy=destroy, ttl=ttl)
+            the_plan = make_plan(cfg, state, observed, targets=targets, destroy=destroy, ttl=ttl,
+                                 now=state_mod.utcnow(), started=targets if set_desired == "running" else ())
             if show_plan:
                 show_plan(the_plan, drift)
+            if the_plan.over_budget and not over_budget and not destroy:
+                assert the_plan.projection is not None
+                raise EsmctlError(
+                    f"Over budget: {the_plan.projection.describe()} Nothing was changed.",
+                    hint="Lower the plan (fewer or smaller instances, office hours, autoscaling), raise "
+                    "budget.monthly_usd, or run `esmctl deploy --over-budget`.")
             store = Store(self.backend, state)
             outcome: Outcome | None = None
             if not the_plan.actions and not the_plan.wait_for:
@@ -123,7 +133,7 @@ class Deploying(Base):
         from esmctl import execute
 
         observed, drift = self._refresh(store.state)
-        more = make_plan(self.config, store.state, observed, targets=targets)
+        more = make_plan(self.config, store.state, observed, targets=targets, now=state_mod.utcnow())
         if more.empty:
             return outcome
         self.ui.info("The endpoints deploy waited for have settled; what is left to do:")
@@ -181,10 +191,14 @@ class Deploying(Base):
               show_plan: Any = None) -> DeployResult:
         """Recreate stopped endpoints under the same name from the kept config, and wait."""
         targets, state = self._stop_start_targets(names, all)
+        now = state_mod.utcnow()
         for n in targets:
-            if state.deployments[n].desired == "running":
+            dep = state.deployments[n]
+            if dep.desired == "running" and not off_on_purpose(dep, now):
                 self.ui.info(f"{n} is already running (desired state); nothing to start for it.")
-        return self.deploy(yes=True, wait=wait, targets=targets, set_desired="running", show_plan=show_plan)
+        # an explicit start is never refused for the budget (the plan shows the month's projection)
+        return self.deploy(yes=True, wait=wait, targets=targets, set_desired="running", show_plan=show_plan,
+                           over_budget=True)
 
     def _hourly(self, dep: state_mod.DeploymentState) -> float:
         """Estimated $/h of a deployment's endpoint as recorded (0 when it has none)."""

@@ -8,10 +8,12 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from esmctl import naming, prices
+from esmctl import budget, naming, prices, resources
 from esmctl import state as state_mod
 from esmctl.api.workspace import Base
 from esmctl.errors import ConfigError, EsmctlError
+from esmctl.observe import from_state
+from esmctl.resources.endpoint import off_on_purpose
 
 if TYPE_CHECKING:
     from esmctl.api.deploy import DeployResult
@@ -37,9 +39,13 @@ class Reporting(Base):
         state = self.read_state()
         if state is not None and refresh:
             state = copy.deepcopy(state)
-            self._refresh(state)
+            observed, _ = self._refresh(state)
+        else:
+            observed = from_state(state, cfg.region)
         now = now or state_mod.utcnow()
+        hooks = [k.status_fields for k in resources.KINDS if hasattr(k, "status_fields")]
         rows = []
+        billed: dict[str, tuple[str, int]] = {}  # endpoints that exist now → (type, count running)
         total_h = total_so_far = 0.0
         for dname in sorted(set(cfg.deployments) | set(state.deployments if state else {})):
             if name is not None and dname != name:
@@ -51,19 +57,28 @@ class Reporting(Base):
                 live = "stopped" + (f" (by {dep.stopped_by})" if dep.stopped_by else "")
             elif ep and ep.created:
                 live = ep.status or "?"
+            elif dep and off_on_purpose(dep, now):
+                live = off_on_purpose(dep, now)
             elif ep:
                 live = "missing (deleted outside esmctl?)"
             else:
                 live = "not deployed"
+            extra: dict[str, Any] = {}
+            for hook in hooks:
+                extra |= hook(dep, want, observed, now)
             c = dep.endpoint_config if dep else None
             itype = c.instance_type if c else (want.instance_type if want else "?")
             count = c.instance_count if c else (want.instance_count if want else 0)
-            billed = bool(ep and ep.created)
-            per_h = prices.cost(itype, count, cfg.region, cfg.settings.prices) if billed else 0.0
-            since = state_mod.parse_iso(dep.started_at) if dep and billed else None
+            current = (extra.get("autoscaling") or {}).get("current_instances")
+            count = current if current is not None else count  # autoscaled: what runs now
+            is_billed = bool(ep and ep.created)
+            per_h = prices.cost(itype, count, cfg.region, cfg.settings.prices) if is_billed else 0.0
+            since = state_mod.parse_iso(dep.started_at) if dep and is_billed else None
             so_far = per_h * (now - since).total_seconds() / 3600 if per_h is not None and since else 0.0
             total_h += per_h or 0.0
             total_so_far += so_far or 0.0
+            if is_billed:
+                billed[dname] = (itype, count)
             rows.append({
                 "name": dname, "selector": (dep.selector if dep else want.selector if want else ""),
                 "endpoint_name": ep.name if ep else "", "status": live,
@@ -78,10 +93,14 @@ class Reporting(Base):
                 and not dep.stop_schedule.fired and not dep.stop_schedule.cancel else None,
                 "failure_reason": ep.failure_reason if ep and live == "Failed" else "",
                 "in_config": want is not None,
+                **extra,
             })
+        spent, going = budget.recorded(cfg, state, billed, now)
+        projection = budget.project(cfg, going, spent, now)
         return {"environment": cfg.environment, "region": cfg.region, "deployments": rows,
                 "total": {"estimated_cost_per_hour": round(total_h, 4),
                           "estimated_cost_so_far": round(total_so_far, 4)},
+                "budget": projection.to_json(),
                 "prices_are_estimates": True, "refreshed": refresh and state is not None}
 
     def outputs(self, *, reveal: bool = False) -> dict[str, Any]:

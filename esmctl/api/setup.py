@@ -10,8 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from esmctl import budget, hours, prices
 from esmctl import config as config_mod
-from esmctl import prices
 from esmctl.api.workspace import Base
 from esmctl.errors import EsmctlError
 
@@ -71,6 +71,7 @@ class Setup(Base):
         """The model catalog with estimated $/h per entry: esmctl.yaml's catalog, region and price
         overrides when there is an esmctl.yaml, else ./models.yaml in the region asked for (or the default)."""
         cfg_path = self._config_file()
+        cfg = None
         if cfg_path.exists():
             cfg = config_mod.load(cfg_path, region=self.region_override)
             cat, region, overrides = cfg.catalog, cfg.region, dict(cfg.settings.prices)
@@ -79,10 +80,20 @@ class Setup(Base):
             region = self.region_override or default_region()
         rows: list[dict[str, Any]] = []
         for sel, e in cat.models.items():
+            per_h = prices.cost(e.instance_type, e.instance_count, region, overrides)
             rows.append({"selector": sel, "forge_model_name": e.forge_model_name, "instance_type": e.instance_type,
                          "instance_count": e.instance_count, "model_package": e.model_package,
-                         "estimated_cost_per_hour": prices.cost(e.instance_type, e.instance_count, region, overrides)})
-        return {"region": region, "models": rows, "prices_are_estimates": True}
+                         "estimated_cost_per_hour": per_h,
+                         "estimated_cost_per_month": None if per_h is None else round(per_h * hours.MONTH_HOURS, 2)})
+        selected = []
+        for d in (cfg.deployments.values() if cfg else []):
+            usd, h = budget.monthly(cfg, d) if cfg else (None, 0.0)
+            selected.append({"name": d.name, "selector": d.selector, "instance_type": d.instance_type,
+                             "instances": d.autoscaling.min_instances if d.autoscaling else d.instance_count,
+                             "autoscaling": d.autoscaling is not None, "schedule": d.schedule.range_texts
+                             if d.schedule else None, "hours_per_month": round(h, 1),
+                             "estimated_cost_per_month": None if usd is None else round(usd, 2)})
+        return {"region": region, "models": rows, "selected": selected, "prices_are_estimates": True}
 
     def prices_refresh(self, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """Fetch the prices of this configuration's region (without an esmctl.yaml: the region asked

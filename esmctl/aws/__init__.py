@@ -332,8 +332,11 @@ class SageMaker(_Service):
                          Tags=_tags(tags))
         return str(resp["EndpointArn"])
 
-    def update_endpoint(self, name: str, *, config_name: str) -> str:
-        resp = self.call("UpdateEndpoint", name, EndpointName=name, EndpointConfigName=config_name)
+    def update_endpoint(self, name: str, *, config_name: str, retain_counts: bool = False) -> str:
+        """`retain_counts`: keep the variant's instance count and weight as they are (RetainAllVariantProperties,
+        UpdateEndpoint API reference), not the new config's: what autoscaling set survives the update."""
+        extra = {"RetainAllVariantProperties": True} if retain_counts else {}
+        resp = self.call("UpdateEndpoint", name, EndpointName=name, EndpointConfigName=config_name, **extra)
         return str(resp["EndpointArn"])
 
     def delete_endpoint(self, name: str) -> bool:

@@ -74,10 +74,17 @@ def catalog(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", h
     if json_out:
         ui.json(doc)
         return
-    ui.table(["selector", "forge model", "instance", "est. $/h"],
+    ui.table(["selector", "forge model", "instance", "est. $/h", "est. $/month 24×7"],
              [[r["selector"], r["forge_model_name"], f"{r['instance_type']} × {r['instance_count']}",
-               prices.money(r["estimated_cost_per_hour"])] for r in doc["models"]],
+               prices.money(r["estimated_cost_per_hour"]),
+               prices.money(r["estimated_cost_per_month"], per_hour=False)] for r in doc["models"]],
              title=f"Model catalog ({doc['region']}; prices are estimates, Marketplace fee extra)")
+    for d in doc["selected"]:
+        how = [f"office hours {', '.join(d['schedule'])} ({d['hours_per_month']:,.0f} h)" if d["schedule"] else
+               "around the clock", f"autoscaled from {d['instances']}" if d["autoscaling"] else ""]
+        ui.info(f"{d['name']} ({d['selector']}, {d['instance_type']} × {d['instances']}): "
+                f"{prices.money(d['estimated_cost_per_month'], per_hour=False)} a month, "
+                + ", ".join(h for h in how if h) + " (estimate)")
 
 
 @app.command()
@@ -124,6 +131,8 @@ def deploy(
                                "created or updated in this run; a failed one exits 1."),
     skip_checks: bool = typer.Option(False, "--skip-checks", help="Skip the pre-deploy checks (credentials, "
                                      "region, Marketplace subscription, instance quotas)."),
+    over_budget: bool = typer.Option(False, "--over-budget", help="Apply a plan that starts or changes an "
+                                     "endpoint although the month's projection is over budget.monthly_usd."),
 ) -> None:
     """Check, plan, confirm, create/update everything, wait until every endpoint is InService."""
     from esmctl.cli.doctor import preflight, smoke_test
@@ -137,7 +146,7 @@ def deploy(
     if not skip_checks:
         preflight(ui, ws, target)  # before the lock and before anything is created
     result = ws.deploy(yes=yes, wait=not no_wait, targets=target, parallelism=parallelism, timeout=timeout,
-                       ttl=ttl_s, show_plan=lambda p, d: render_plan(ui, p, d, out=False))
+                       ttl=ttl_s, over_budget=over_budget, show_plan=lambda p, d: render_plan(ui, p, d, out=False))
     _finish(ui, ws, result)
     if smoke:
         smoke_test(ui, ws, result)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from esmctl import durations, prices
+from esmctl import budget, durations, prices
 from esmctl.ui import UI, escape
 
 if TYPE_CHECKING:
@@ -40,6 +40,24 @@ def render_plan(ui: UI, plan: Plan, drift: list[str], *, out: bool) -> None:
     con.print(f"Estimated cost: {prices.money(plan.cost_before)} → {prices.money(plan.cost_after)} "
               f"({sign}{prices.money(abs(delta))}){escape(unknown)}  [dim](estimates; the model's Marketplace fee "
               "is extra)[/]")
+    scheduled = [(n, usd, h) for n, usd, h in plan.monthly if h < 729.5]
+    if scheduled:
+        con.print("Estimated per month with office hours: " + ", ".join(
+            f"{escape(n)} {prices.money(usd, per_hour=False)} ({h:,.0f} h)" for n, usd, h in scheduled))
+    if plan.projection is not None:
+        _budget_line(con, plan.projection.to_json())
+        if plan.over_budget:
+            con.print("[red]deploy refuses this plan: it starts or changes an endpoint while the month is projected "
+                      "over budget (`deploy --over-budget` to go ahead).[/]")
+
+
+def _budget_line(con: Any, doc: dict[str, Any]) -> None:
+    """The month's projection, in yellow from 80 % of the budget and red above it."""
+    style = {"warning": "yellow", "over": "red"}.get(doc["level"], "")
+    if doc["budget_usd"] is None and not doc["deployments"]:
+        return
+    text = budget.describe(doc)
+    con.print(f"[{style}]{escape(text)}[/]" if style else escape(text))
 
 
 def render_status(ui: UI, doc: dict[str, Any]) -> None:
@@ -48,8 +66,17 @@ def render_status(ui: UI, doc: dict[str, Any]) -> None:
         since = r["running_since"] or (f"stopped {r['stopped_at']}" if r["stopped_at"] else "")
         if r.get("stop_scheduled_at"):
             since += f" (stops {r['stop_scheduled_at']})"
-        rows.append([r["name"], r["selector"], r["endpoint_name"] or "-", r["status"],
-                     f"{r['instance_type']} × {r['instance_count']}",
+        sched = r.get("schedule")
+        if sched and sched["active"]:
+            edge, at = ("stops", sched["next_stop"]) if r["running_since"] else ("starts", sched["next_start"])
+            since += f" ({edge} {at})" if at else ""
+        instances = f"{r['instance_type']} × {r['instance_count']}"
+        scaled = r.get("autoscaling")
+        if scaled:
+            desired = scaled["desired_instances"]
+            instances += (f" → {desired}" if desired is not None and desired != r["instance_count"] else "") + \
+                f" [{scaled['min_instances']}-{scaled['max_instances']}]"
+        rows.append([r["name"], r["selector"], r["endpoint_name"] or "-", r["status"], escape(instances),
                      prices.money(r["estimated_cost_per_hour"]), since or "-",
                      prices.money(r["estimated_cost_so_far"], per_hour=False)])
     t = doc["total"]
@@ -59,6 +86,8 @@ def render_status(ui: UI, doc: dict[str, Any]) -> None:
               "est. cost so far"], rows,
              title=f"{doc['environment']} ({doc['region']}) — costs are estimates"
              + ("" if doc["refreshed"] else ", from the state (not refreshed)"))
+    if doc.get("budget"):
+        _budget_line(ui.err, doc["budget"])
     for r in doc["deployments"]:
         if r["failure_reason"]:
             ui.warn(f"{r['name']}: {r['failure_reason']} (logs: /aws/sagemaker/Endpoints/{r['endpoint_name']})")

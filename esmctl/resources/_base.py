@@ -17,12 +17,14 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from esmctl import naming
 from esmctl.state import utcnow as state_utcnow
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from esmctl.aws import Aws
     from esmctl.config import Config
     from esmctl.events import Reporter
@@ -41,10 +43,36 @@ Scope = str
 SCOPES: dict[str, tuple[str, Callable[..., list[str]]]] = {}  # declared by kinds: name → (Sid, ARNs)
 
 
-def scope(name: str, sid: str, arns: Callable[..., list[str]]) -> None:
+PASSED_TO: dict[str, str] = {}  # declared roles → the service iam:PassRole may pass them to
+
+
+def scope(name: str, sid: str, arns: Callable[..., list[str]], *, passed_to: str = "") -> None:
     """Declare a kind of resource for the IAM policy: its statement's Sid and `arns(config, state,
-    account, partition)`, the ARN patterns of this environment's resources of that kind."""
+    account, partition)`, the ARN patterns of this environment's resources of that kind; for roles,
+    `passed_to` the service iam:PassRole may pass them to (the iam:PassedToService condition)."""
     SCOPES[name] = (sid, arns)
+    if passed_to:
+        PASSED_TO[name] = passed_to
+
+
+M = TypeVar("M", bound="BaseModel")
+
+
+def record_of(dep: DeploymentState, kind: str, model: type[M]) -> M | None:
+    """The deployment's `records[kind]` (kinds added after schema 2 keep their records there), checked
+    by the kind's model; a StateError naming it when it does not match."""
+    from pydantic import ValidationError
+
+    from esmctl.errors import StateError
+
+    raw = dep.records.get(kind)
+    if raw is None:
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        raise StateError(f"records.{kind} of deployment {dep.selector}-{dep.suffix} does not match its schema: "
+                         f"{e.errors()[0]['msg']}") from None
 
 
 def secret_field(**kwargs: Any) -> Any:
@@ -231,6 +259,9 @@ class Planned:
     config_name: str = ""
     endpoint_name: str = ""
     running: bool = True  # desired running (not stopped)
+    off: str = ""  # why its endpoint is off on purpose now (office hours), planned by a kind before the endpoint
+    stop_now: str = ""  # why its running endpoint is to be deleted now (office hours just set, outside them)
+    settling: bool = False  # just (re)started by something outside this run (a schedule): what it sets up follows
     moved: bool = False  # the endpoint runs on config_name once this plan is done
     retired: list[tuple[str, str]] = field(default_factory=list)  # (kind, name) deleted once moved
 
@@ -250,6 +281,8 @@ class Planning:
     targets: set[str]
     destroy: bool
     ttl: float | None = None  # seconds: a stop timer on the deployments in scope, counted from the end of the run
+    now: dt.datetime | None = None  # the wall clock, for what depends on the time (office hours, the budget)
+    started: set[str] = field(default_factory=set)  # deployments `esmctl start` runs now, whatever the hour
     deployments: dict[str, Planned] = field(default_factory=dict)  # wanted and in scope
     removed: dict[str, tuple[DeploymentState, str]] = field(default_factory=dict)  # in the state only: → why
     kept_endpoints: list[str] = field(default_factory=list)  # endpoints outside the targets that stay
@@ -260,8 +293,9 @@ class Planning:
 
     @classmethod
     def start(cls, config: Config | None, state: Any, observed: Any, *, new_suffix: Callable[[], str],
-              targets: Iterable[str], destroy: bool, ttl: float | None = None) -> Planning:
-        ctx = cls(config, state, observed, new_suffix, set(targets), destroy, ttl)
+              targets: Iterable[str], destroy: bool, ttl: float | None = None, now: dt.datetime | None = None,
+              started: Iterable[str] = ()) -> Planning:
+        ctx = cls(config, state, observed, new_suffix, set(targets), destroy, ttl, now, set(started))
         desired = {} if destroy or config is None else dict(config.deployments)
         recorded = dict(state.deployments) if state else {}
         for name in sorted(set(desired) | set(recorded)):

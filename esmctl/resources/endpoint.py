@@ -13,13 +13,13 @@ import datetime as dt
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from esmctl.durations import fmt_duration
 from esmctl.errors import AlreadyExists, AwsError
 from esmctl.observe import BUSY, FAILED, ObservedEndpoint
 from esmctl.resources import endpoint_config
-from esmctl.resources._base import Action, Planning, Run, Spec, handler, reads
+from esmctl.resources._base import Action, Planned, Planning, Run, Spec, handler, reads
 from esmctl.resources.stop_timer import fired
 from esmctl.state import HISTORY_KEEP, EndpointRecord, iso, utcnow
 from esmctl.wait import Waiting, WaitTimeout
@@ -91,11 +91,13 @@ def reconcile(name: str, dep: DeploymentState, observed: Observed, now: dt.datet
             assert dep.stop_schedule is not None
             dep.desired, dep.stopped_by, dep.stopped_at = "stopped", "schedule", dep.stop_schedule.at
             dep.stop_schedule.fired = True  # stopped by its timer, as asked: not drift
-        elif ep.created and dep.desired == "running":
+        elif ep.created and dep.desired == "running" and not off_on_purpose(dep, now):
             drift.append(f"{name}: endpoint {ep.name} deleted outside esmctl")
             ep.vanished = True
         ep.created, ep.status = False, ""
         return drift
+    if not ep.created and dep.desired == "running" and seen.created is not None:
+        dep.started_at = iso(seen.created)  # (re)created outside this run: by an office-hours schedule, or a run killed
     ep.created, ep.arn, ep.status = True, seen.arn, seen.status
     if seen.config_name:
         if ep.config_name and seen.config_name.lower() != ep.config_name.lower() and seen.status == "InService":
@@ -113,19 +115,42 @@ def reconcile(name: str, dep: DeploymentState, observed: Observed, now: dt.datet
     return drift
 
 
-def plan(ctx: Planning) -> None:
-    from esmctl import naming
+def off_on_purpose(dep: DeploymentState, now: dt.datetime) -> str:
+    """Why the deployment's endpoint is off on purpose at `now` ("" when it should run): asked of every
+    kind with an `off(dep, now)` hook (office hours)."""
+    from esmctl import resources
+    return next((why for k in resources.KINDS if hasattr(k, "off") for why in [k.off(dep, now)] if why), "")
 
+
+def rights_to_delete(want: Any) -> list[dict[str, Any]]:
+    """IAM statements a role that deletes this deployment's endpoint for esmctl (a stop timer, the end of
+    its office hours) needs besides sagemaker:DeleteEndpoint: asked of every kind with a
+    `delete_rights(want)` hook (autoscaling: DeleteEndpoint deregisters the variant's target as the caller)."""
+    from esmctl import resources
+    return [st for k in resources.KINDS if hasattr(k, "delete_rights") for st in k.delete_rights(want)]
+
+
+def endpoint_name_of(p: Planned) -> str:
+    """The deployment's endpoint name: as recorded, else made from the catalog's and its suffix."""
+    from esmctl import naming
+    return p.have.endpoint.name if p.have and p.have.endpoint else naming.endpoint_name(p.want.endpoint_name, p.suffix)
+
+
+def plan(ctx: Planning) -> None:
     for p in ctx.deployments.values():
-        want, have = p.want, p.have
-        p.endpoint_name = ep = have.endpoint.name if have and have.endpoint else \
-            naming.endpoint_name(want.endpoint_name, p.suffix)
+        have = p.have
+        p.endpoint_name = ep = endpoint_name_of(p)
         seen = ctx.observed.endpoint(ep)
         on = (seen.config_name if seen else "") or (have.endpoint.config_name if have and have.endpoint else "")
         to = Endpoint(ep, p.config_name)
         if not p.running:
             if seen is not None and seen.status != "Deleting":
                 ctx.add("delete", Endpoint(ep), p.name, reason="stop: billing ends; model and config kept")
+        elif seen is None and p.off:
+            ctx.notes.append(f"{p.name}: endpoint {ep} is {p.off}; not started")
+        elif p.stop_now and seen is not None:
+            if seen.status != "Deleting":
+                ctx.add("delete", Endpoint(ep), p.name, reason=p.stop_now)
         elif seen is None:
             gone = have is not None and have.endpoint is not None and (have.endpoint.created or have.endpoint.vanished)
             why = "vanished from AWS: recreate" if gone else ""
@@ -172,7 +197,8 @@ def billed_after(ctx: Planning) -> dict[str, tuple[str, int]]:
     now = billed_now(ctx.state, ctx.observed)
     if ctx.destroy:
         return {n: v for n, v in now.items() if ctx.targets and n not in ctx.targets}
-    after = {n: (p.want.instance_type, p.want.instance_count) for n, p in ctx.deployments.items() if p.running}
+    after = {n: (p.want.instance_type, p.want.instance_count) for n, p in ctx.deployments.items()
+             if p.running and not (p.off and ctx.observed.endpoint(p.endpoint_name) is None)}
     if ctx.targets:
         after |= {n: v for n, v in now.items() if n not in ctx.targets}
     return after
@@ -224,7 +250,10 @@ def update(run: Run, a: Action) -> None:
     s = a.spec
     assert isinstance(s, Endpoint)
     endpoint_config.confirm(run, s.config_name)
-    run.aws.sagemaker.update_endpoint(a.name, config_name=s.config_name)
+    from esmctl import resources
+    dep = run.store.state.deployments.get(a.deployment)
+    retain = dep is not None and any(k.keeps_counts(dep) for k in resources.KINDS if hasattr(k, "keeps_counts"))
+    run.aws.sagemaker.update_endpoint(a.name, config_name=s.config_name, retain_counts=retain)
     with run.store.change():
         rec = run.deployment(a).endpoint
         assert rec is not None

@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from esmctl import durations, naming
 from esmctl.resources._base import Action, Planning, Run, Spec, handler
@@ -70,10 +71,12 @@ def role_name_pattern(prefix: str, environment: str) -> str:
     return f"{name[:naming.IAM_ROLE_MAX - HASH_CHARS - 1]}-" + "?" * HASH_CHARS
 
 
-def delete_policy(region: str, account: str, endpoint: str) -> str:
+def delete_policy(region: str, account: str, endpoint: str, extra: list[dict[str, Any]] | None = None) -> str:
+    """The timer role's policy: DeleteEndpoint on that endpoint, and what other kinds add (`extra`,
+    endpoint.rights_to_delete)."""
     return json.dumps({"Version": "2012-10-17", "Statement": [{
         "Sid": "DeleteThisEndpointOnly", "Effect": "Allow", "Action": "sagemaker:DeleteEndpoint",
-        "Resource": naming.sagemaker_arn(region, account, "endpoint", endpoint)}]})
+        "Resource": naming.sagemaker_arn(region, account, "endpoint", endpoint)}, *(extra or [])]})
 
 
 def fired(dep: DeploymentState, now: dt.datetime) -> bool:
@@ -147,7 +150,10 @@ def create(run: Run, a: Action) -> None:
         found = aws.iam.create_role(
             rec.role_name, tags=run.tags(a.deployment), service="scheduler.amazonaws.com",
             description=f"esmctl stop timer: may only delete SageMaker endpoint {s.endpoint}")
-    aws.iam.put_role_policy(rec.role_name, POLICY_NAME, delete_policy(config.region, aws.account_id(), s.endpoint))
+    from esmctl.resources.endpoint import rights_to_delete
+    extra = rights_to_delete(config.deployments.get(a.deployment))
+    aws.iam.put_role_policy(rec.role_name, POLICY_NAME,
+                            delete_policy(config.region, aws.account_id(), s.endpoint, extra))
     # the previous timer of this name, or a leftover of a run that died before recording it
     aws.scheduler.delete(rec.name)
     aws.scheduler.create_stop(rec.name, at=at.strftime("%Y-%m-%dT%H:%M:%S"), endpoint=s.endpoint,

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ class Result:
 class Env:
     folder: Path
     url: str
+    extra: dict[str, str] = field(default_factory=dict)  # more environment for every run (ESMCTL_NOW …)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ESMCTL_"))}
@@ -81,6 +82,7 @@ class Env:
             "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
             "ESMCTL_POLL_INTERVAL": "0.05", "NO_COLOR": "1", "COLUMNS": "200",
         })
+        env.update(self.extra)
         return env
 
     def run(self, *args: str, timeout: float = 120, input: str | None = None,
