@@ -29,7 +29,12 @@ What the patches reproduce (moto 5.2.5 differs from AWS there; see the modules f
 - with IAM enforcement on, SageMaker requests are checked against the endpoint's lowercase ARN;
 - optional per-instance-type quotas raise ResourceLimitExceeded, and Service Quotas reports them
   (service code `sagemaker`: "<type> for endpoint usage", applied and default values);
-- IAM SimulatePrincipalPolicy evaluates the principal's identity-based policies.
+- IAM SimulatePrincipalPolicy evaluates the principal's identity-based policies;
+- Application Auto Scaling of endpoint variants: targets must exist, not-found is
+  ObjectNotFoundException, deregistering removes policies, UpdateEndpoint refuses a new instance type
+  for a registered variant, DeleteEndpoint deregisters (`control.scale_variant` scales one);
+- EventBridge Scheduler checks cron/rate/at expressions and time zones; `control.fire_due_schedules`
+  and `fire_schedule` run schedules' universal targets (sagemaker deleteEndpoint, createEndpoint).
 """
 
 from .control import DEFAULT_FAILURE_REASON, UPDATE_ROLLBACK_FAILED_REASON, SandboxControl, control

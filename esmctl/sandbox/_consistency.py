@@ -11,6 +11,8 @@ time.monotonic(), compared with the knob's current value when the later call arr
   terraform-provider-aws internal/service/sagemaker/model.go (retries CreateModel on
   ValidationException for 2 minutes) and internal/service/scheduler/retry.go
   (`retryWhenIAMNotPropagated`, that message, `iamPropagationTimeout = 2 * time.Minute`).
+  The same wrappers first check the schedule's expression and time zone (_schedule_rules.py: moto
+  accepts any), as CreateSchedule does.
 - A new access key (`key_propagation_seconds`): requests signed with it are refused as with an
   unknown key (IAM User Guide, "Changes that I make are not always immediately visible"). The
   server refuses them in faults.FaultMiddleware; in-process `mock_aws` requests here, in moto's
@@ -41,6 +43,7 @@ from moto.secretsmanager.exceptions import InvalidRequestException
 from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
 
 from . import faults
+from ._schedule_rules import schedule_problem
 from .control import control, lock
 from .patching import original, replace
 
@@ -101,12 +104,21 @@ def _check_schedule_role(target: Any) -> None:
         raise SchedulerValidationException(SCHEDULER_CANNOT_ASSUME)
 
 
+def _check_schedule_expression(kwargs: dict[str, Any]) -> None:
+    """The expression and time zone EventBridge Scheduler accepts (moto accepts any): _schedule_rules.py."""
+    problem = schedule_problem(kwargs.get("schedule_expression"), kwargs.get("schedule_expression_timezone"))
+    if problem is not None:
+        raise SchedulerValidationException(problem)
+
+
 def _create_schedule(self: EventBridgeSchedulerBackend, *args: Any, **kwargs: Any) -> Any:
+    _check_schedule_expression(kwargs)
     _check_schedule_role(kwargs.get("target"))
     return original(EventBridgeSchedulerBackend, "create_schedule")(self, *args, **kwargs)
 
 
 def _update_schedule(self: EventBridgeSchedulerBackend, *args: Any, **kwargs: Any) -> Any:
+    _check_schedule_expression(kwargs)
     _check_schedule_role(kwargs.get("target"))
     return original(EventBridgeSchedulerBackend, "update_schedule")(self, *args, **kwargs)
 

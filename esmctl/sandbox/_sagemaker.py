@@ -139,6 +139,9 @@ class Transition:
     variants: list[dict[str, Any]] = field(default_factory=list)  # its ProductionVariants
     rollback: bool = False  # Updating: SageMaker will roll back to the old config
     rollback_failure: str | None = None  # Updating: ends UpdateRollbackFailed with this FailureReason
+    # Updating by UpdateEndpointWeightsAndCapacities (or Application Auto Scaling): variant name →
+    # (DesiredInstanceCount, DesiredWeight), each None when unchanged; the config stays.
+    capacities: dict[str, tuple[int | None, float | None]] | None = None
 
     @property
     def ends_at(self) -> datetime:
@@ -154,6 +157,12 @@ class EndpointState:
 
     transition: Transition | None = None
     instances: dict[str, int] = field(default_factory=dict)  # instance type → count, serving fleet
+    variant_types: dict[str, str] = field(default_factory=dict)  # variant name → instance type, serving
+
+
+def variant_types_of(variants: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Variant name → instance type of a list of ProductionVariants (serverless ones have none)."""
+    return {str(v.get("VariantName")): str(v["InstanceType"]) for v in variants if v.get("InstanceType")}
 
 
 def _state(endpoint: FakeEndpoint) -> EndpointState:
@@ -221,6 +230,9 @@ def _complete(endpoint: FakeEndpoint, state: EndpointState, transition: Transiti
     endpoint.last_modified_time = transition.ends_at
     if transition.status != "Updating":
         return
+    if transition.capacities is not None:
+        _complete_capacities(endpoint, state, transition.capacities)
+        return
     if transition.rollback_failure is not None:
         # Both the update and its rollback failed: the endpoint serves on a mix of both configs
         # (DescribeEndpoint API reference, EndpointStatus UpdateRollbackFailed); it shows the old one.
@@ -235,6 +247,31 @@ def _complete(endpoint: FakeEndpoint, state: EndpointState, transition: Transiti
     endpoint.endpoint_config_name = transition.config_name
     endpoint.production_variants = endpoint._process_production_variants(transition.variants)
     state.instances = instances_of(transition.variants)
+    state.variant_types = variant_types_of(transition.variants)
+
+
+def _complete_capacities(
+    endpoint: FakeEndpoint, state: EndpointState, capacities: dict[str, tuple[int | None, float | None]]
+) -> None:
+    """An UpdateEndpointWeightsAndCapacities is done: the current counts and weights are the desired ones."""
+    for variant in endpoint.production_variants or []:
+        count, weight = capacities.get(str(variant.get("VariantName")), (None, None))
+        if count is not None:
+            variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"] = count
+        if weight is not None:
+            variant["CurrentWeight"] = variant["DesiredWeight"] = weight
+    state.instances = _serving_instances(endpoint, state, current=True)
+
+
+def _serving_instances(endpoint: FakeEndpoint, state: EndpointState, current: bool) -> dict[str, int]:
+    """Instance type → count from the endpoint's variants (Current or Desired instance counts)."""
+    counts: dict[str, int] = {}
+    key = "CurrentInstanceCount" if current else "DesiredInstanceCount"
+    for variant in endpoint.production_variants or []:
+        instance_type = state.variant_types.get(str(variant.get("VariantName")))
+        if instance_type and variant.get(key) is not None:
+            counts[instance_type] = counts.get(instance_type, 0) + int(variant[key])
+    return counts
 
 
 def refresh_all(backend: SageMakerModelBackend) -> None:
@@ -293,7 +330,7 @@ def _endpoint_response_object(self: FakeEndpoint) -> dict[str, Any]:
     response.pop(self.camelCase(SIDECAR), None)
     state = self.__dict__.get(SIDECAR)
     transition = state.transition if state is not None else None
-    if transition is not None and transition.status in ("Creating", "Updating"):
+    if transition is not None and transition.status in ("Creating", "Updating") and transition.capacities is None:
         response["PendingDeploymentSummary"] = _pending_summary(transition)
     return response
 
@@ -311,7 +348,12 @@ def _usage(backend: SageMakerModelBackend) -> dict[str, int]:
         state = _state(endpoint)
         counts = [state.instances]
         if state.transition is not None and state.transition.status == "Updating":
-            counts.append(instances_of(state.transition.variants))
+            if state.transition.capacities is not None:  # a scale-out holds its new instances already
+                desired = _serving_instances(endpoint, state, current=False)
+                counts.append({t: n - state.instances.get(t, 0) for t, n in desired.items()
+                               if n > state.instances.get(t, 0)})
+            else:
+                counts.append(instances_of(state.transition.variants))
         for count in counts:
             for instance_type, n in count.items():
                 totals[instance_type] = totals.get(instance_type, 0) + n
@@ -554,7 +596,8 @@ def _create_endpoint(
         transition = _start("Creating", control.creating_seconds, config)
         endpoint.endpoint_status = "Creating"
         endpoint.creation_time = endpoint.last_modified_time = transition.started_at
-        setattr(endpoint, SIDECAR, EndpointState(transition=transition, instances=instances))
+        setattr(endpoint, SIDECAR, EndpointState(transition=transition, instances=instances,
+                                                 variant_types=variant_types_of(config.production_variants)))
         return endpoint
 
 
@@ -563,11 +606,28 @@ def _describe_endpoint(self: SageMakerModelBackend, endpoint_name: str) -> dict[
         return find_endpoint(self, endpoint_name).response_object
 
 
-def _update_endpoint(self: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str) -> str:
+def _update_endpoint(
+    self: SageMakerModelBackend,
+    endpoint_name: str,
+    endpoint_config_name: str,
+    retain_all_variant_properties: bool = False,
+    exclude_retained_variant_properties: list[dict[str, str]] | None = None,
+) -> str:
     """UpdateEndpoint (moto has none): `Updating` for control.updating_seconds, then `InService` on
     the new config, or back on the old one if control.rollback_next_update was called, or
     `UpdateRollbackFailed` if control.fail_update_rollback was. Allowed from `InService` and
-    `UpdateRollbackFailed`; refused for `Failed` and `OutOfService` endpoints and while in progress."""
+    `UpdateRollbackFailed`; refused for `Failed` and `OutOfService` endpoints and while in progress,
+    and when it would change the instance type of (or remove) a variant registered with Application
+    Auto Scaling (_autoscaling.py).
+
+    RetainAllVariantProperties: "To retain the variant properties of an endpoint when updating it, set
+    RetainAllVariantProperties to true", "such as the instance count or the variant weight";
+    ExcludeRetainedVariantProperties lists the ones "to override with the values provided by
+    EndpointConfig" (UpdateEndpoint API reference). A variant named like a current one keeps its
+    current DesiredInstanceCount and DesiredWeight (SageMaker Developer Guide, "Update endpoints that
+    use auto scaling", step 6); DataCaptureConfig is not modelled."""
+    from ._autoscaling import check_update_endpoint
+
     with lock:
         endpoint = find_endpoint(self, endpoint_name)
         if endpoint.endpoint_status == "Failed":
@@ -583,10 +643,16 @@ def _update_endpoint(self: SageMakerModelBackend, endpoint_name: str, endpoint_c
         if endpoint.endpoint_status not in UPDATABLE:
             raise ValidationError(f'Cannot update in-progress endpoint "{endpoint.arn}".')
         config = _get_config(self, endpoint_config_name)
-        _check_quota(self, instances_of(config.production_variants))
+        check_update_endpoint(self, endpoint, _state(endpoint), config.production_variants)
+        variants = [dict(v) for v in config.production_variants]
+        if retain_all_variant_properties:
+            excluded = {str(p.get("VariantPropertyType")) for p in exclude_retained_variant_properties or []}
+            _retain_variant_properties(endpoint, variants, excluded)
+        _check_quota(self, instances_of(variants))
         transition = _start(
             "Updating", control.updating_seconds, config, rollback=control.pop_rollback(endpoint.endpoint_name)
         )
+        transition.variants = variants
         transition.rollback_failure = control.pop_update_rollback_failure(endpoint.endpoint_name)
         _state(endpoint).transition = transition
         endpoint.endpoint_status = "Updating"
@@ -594,8 +660,77 @@ def _update_endpoint(self: SageMakerModelBackend, endpoint_name: str, endpoint_c
         return endpoint.arn
 
 
+def _retain_variant_properties(endpoint: FakeEndpoint, variants: list[dict[str, Any]], excluded: set[str]) -> None:
+    """RetainAllVariantProperties: same-named variants keep the endpoint's current desired count/weight."""
+    current = {str(v.get("VariantName")): v for v in endpoint.production_variants or []}
+    for variant in variants:
+        now = current.get(str(variant.get("VariantName")))
+        if now is None:
+            continue
+        if "DesiredInstanceCount" not in excluded and now.get("DesiredInstanceCount") is not None:
+            variant["InitialInstanceCount"] = now["DesiredInstanceCount"]
+        if "DesiredWeight" not in excluded and now.get("DesiredWeight") is not None:
+            variant["InitialVariantWeight"] = now["DesiredWeight"]
+
+
+def update_capacities(
+    backend: SageMakerModelBackend, endpoint_name: str, desired: list[dict[str, Any]]
+) -> FakeEndpoint:
+    """UpdateEndpointWeightsAndCapacities (what Application Auto Scaling calls to scale a variant):
+    the endpoint goes `Updating` for control.updating_seconds with the new DesiredInstanceCount /
+    DesiredWeight shown at once, then `InService` with the Current* values equal to them — "When it
+    receives the request, SageMaker sets the endpoint status to Updating. After updating the endpoint,
+    it sets the status to InService" (UpdateEndpointWeightsAndCapacities API reference). moto's leaves
+    the endpoint `Updating` for ever. The checks and their wording are moto's; a bigger fleet than
+    the account's quota is ResourceLimitExceeded, the call's modelled error. Call under `lock`."""
+    endpoint = find_endpoint(backend, endpoint_name)
+    if endpoint.endpoint_status not in UPDATABLE:
+        raise ValidationError(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+    state = _state(endpoint)
+    names = {str(v.get("VariantName")) for v in endpoint.production_variants or []}
+    capacities: dict[str, tuple[int | None, float | None]] = {}
+    for item in desired or []:
+        name = str(item.get("VariantName"))
+        if name in capacities:
+            raise ValidationError(f'The variant name "{name}" was non-unique within the request.')
+        if name not in names:
+            raise ValidationError(f'The variant name(s) "{name}" is/are not present within endpoint configuration '
+                                  f'"{endpoint.endpoint_config_name}".')
+        count, weight = item.get("DesiredInstanceCount"), item.get("DesiredWeight")
+        capacities[name] = (int(count) if count is not None else None, float(weight) if weight is not None else None)
+    extra: dict[str, int] = {}
+    for variant in endpoint.production_variants or []:
+        count = capacities.get(str(variant.get("VariantName")), (None, None))[0]
+        instance_type = state.variant_types.get(str(variant.get("VariantName")))
+        if count is not None and instance_type:
+            extra[instance_type] = extra.get(instance_type, 0) + count - int(variant.get("CurrentInstanceCount") or 0)
+    _check_quota(backend, {t: n for t, n in extra.items() if n > 0})
+    for variant in endpoint.production_variants or []:
+        count, weight = capacities.get(str(variant.get("VariantName")), (None, None))
+        if count is not None:
+            variant["DesiredInstanceCount"] = count
+        if weight is not None:
+            variant["DesiredWeight"] = weight
+    transition = _start("Updating", control.updating_seconds)
+    transition.capacities = capacities
+    state.transition = transition
+    endpoint.endpoint_status = "Updating"
+    endpoint.last_modified_time = transition.started_at
+    return endpoint
+
+
+def _update_endpoint_weights_and_capacities(
+    self: SageMakerModelBackend, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]
+) -> str:
+    with lock:
+        return str(update_capacities(self, endpoint_name, desired_weights_and_capacities).arn)
+
+
 def _delete_endpoint(self: SageMakerModelBackend, endpoint_name: str) -> None:
-    """Gone at once, or `Deleting` for control.deleting_seconds; refused while creating/updating."""
+    """Gone at once, or `Deleting` for control.deleting_seconds; refused while creating/updating.
+    Application Auto Scaling deregisters the endpoint's scalable targets (_autoscaling.py)."""
+    from ._autoscaling import deregister_endpoint_targets
+
     with lock:
         endpoint = find_endpoint(self, endpoint_name)
         if endpoint.endpoint_status == "Deleting":
@@ -609,6 +744,7 @@ def _delete_endpoint(self: SageMakerModelBackend, endpoint_name: str) -> None:
             endpoint.last_modified_time = transition.started_at
         else:
             del self.endpoints[endpoint.endpoint_name]
+        deregister_endpoint_targets(self.account_id, self.region_name, endpoint.endpoint_name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -868,12 +1004,15 @@ def _response_list_models(self: SageMakerResponse) -> ActionResult:
 def _response_update_endpoint(self: SageMakerResponse) -> ActionResult:
     """UpdateEndpoint (in-process moto raises NotImplementedError; the server answers HTTP 500).
 
-    RetainAllVariantProperties, DeploymentConfig and friends are accepted and ignored.
+    RetainAllVariantProperties and ExcludeRetainedVariantProperties are honoured for instance counts
+    and weights; DeploymentConfig and RetainDeploymentConfig are accepted and ignored.
     """
     backend: Any = self.sagemaker_backend  # update_endpoint is added by install()
     arn = backend.update_endpoint(
         endpoint_name=self._get_param("EndpointName"),
         endpoint_config_name=self._get_param("EndpointConfigName"),
+        retain_all_variant_properties=bool(self._get_param("RetainAllVariantProperties", False)),
+        exclude_retained_variant_properties=self._get_param("ExcludeRetainedVariantProperties"),
     )
     return ActionResult({"EndpointArn": arn})
 
@@ -895,6 +1034,7 @@ def install() -> None:
     replace(SageMakerModelBackend, "update_endpoint", _update_endpoint)
     replace(SageMakerModelBackend, "describe_endpoint_config", _describe_endpoint_config)
     replace(SageMakerModelBackend, "delete_endpoint", _delete_endpoint)
+    replace(SageMakerModelBackend, "update_endpoint_weights_and_capacities", _update_endpoint_weights_and_capacities)
     replace(FakeEndpoint, "response_object", property(_endpoint_response_object))
     # List*: filters, order, page size and tokens as in SageMaker.
     replace(SageMakerModelBackend, "list_endpoints", _list_endpoints)

@@ -55,7 +55,9 @@ IAM_PREFIX: dict[str, str] = {
     # pricing/2017-10-15: endpointPrefix "api.pricing", signingName "pricing".
     "api.pricing": "pricing",
     # Same name everywhere (listed for the reader): sagemaker (endpointPrefix "api.sagemaker",
-    # signingName "sagemaker"), iam, sts, s3, scheduler, secretsmanager, pricing, logs, kms.
+    # signingName "sagemaker"), iam, sts, s3, scheduler, secretsmanager, pricing, logs, kms,
+    # application-autoscaling (endpointPrefix and signingName "application-autoscaling", JSON with
+    # `X-Amz-Target: AnyScaleFrontendService.<Op>`; IAM prefix "application-autoscaling").
 }
 
 # S3 REST operation → the IAM action it needs, where the names differ. Source: the Amazon S3 User

@@ -161,6 +161,11 @@ class SandboxControl:
       CreateEndpoint/UpdateEndpoint beyond it raise ResourceLimitExceeded. Empty = no limit.
     - one-shot outcomes: `fail_endpoint`, `rollback_next_update`, `fail_update_rollback`,
       `put_out_of_service` (see each).
+    - `scale_variant(endpoint, desired)`: what Application Auto Scaling does to a registered variant
+      (UpdateEndpointWeightsAndCapacities within the target's MinCapacity..MaxCapacity); see it.
+
+    EventBridge Scheduler (module functions, below the class): `fire_due_schedules(now=)` runs the
+    one-time schedules whose time has come, `fire_schedule(name, group=, now=)` runs any one now.
 
     AWS Marketplace:
     - `subscribed`: whether this account is subscribed to the Marketplace model packages it uses
@@ -359,6 +364,24 @@ class SandboxControl:
         with lock:
             self._out_of_service.add(name.lower())
 
+    def scale_variant(self, endpoint_name: str, desired: int, *, variant: str = "variant-1",
+                      account: str | None = None, region: str | None = None) -> str:
+        """Do what Application Auto Scaling does when a scaling policy moves the registered variant
+        `variant` of endpoint `endpoint_name` (any case) to `desired` instances: it calls SageMaker
+        UpdateEndpointWeightsAndCapacities. DescribeEndpoint then shows DesiredInstanceCount `desired`
+        at once and the endpoint `Updating` for `updating_seconds`, then `InService` with
+        CurrentInstanceCount `desired` (InvokeEndpoint's concurrency and the instance quotas follow).
+
+        Raises ValueError where Application Auto Scaling would not scale: the variant is not a
+        registered scalable target (RegisterScalableTarget), `desired` is outside its MinCapacity..
+        MaxCapacity, or the endpoint is not InService. `account`/`region` are needed only when the
+        name exists in several. Returns the endpoint's ARN. Call after `apply_patches()`, in the process
+        that serves the sandbox (see _autoscaling.py for the sources).
+        """
+        from ._autoscaling import scale_variant
+
+        return scale_variant(endpoint_name, int(desired), variant, account, region)
+
     # -- used by the patches -------------------------------------------------------------------
 
     def pop_failure(self, name: str) -> str | None:
@@ -541,9 +564,24 @@ control = SandboxControl()
 #   universal targets", .../UserGuide/managing-targets-universal.html, e.g.
 #   `arn:aws:scheduler:::aws-sdk:sqs:sendMessage`). The error texts below are the sandbox's own.
 # - After a one-time schedule has run, ActionAfterCompletion DELETE deletes it; NONE keeps it, and it
-#   does not run again (EventBridge Scheduler API reference, CreateSchedule, "ActionAfterCompletion").
-# Not modelled: rate()/cron() schedules, flexible time windows (a schedule runs at its time), StartDate
-# and EndDate, retries (a failed call is reported in `ScheduleRun.error`, where AWS would retry per
+#   does not run again (EventBridge Scheduler API reference, CreateSchedule, "ActionAfterCompletion":
+#   "applies to the schedule after the schedule completes invoking the target"; a recurring rate()/
+#   cron() schedule never completes before its EndDate, so `fire_schedule` never deletes one).
+# - A recurring schedule runs only between its StartDate ("The date, in UTC, after which the schedule
+#   can begin invoking its target") and EndDate ("before which the schedule can invoke its target"),
+#   CreateSchedule API reference; `fire_schedule` refuses a time outside them.
+# - createEndpoint as a universal target: the role needs sagemaker:CreateEndpoint on the endpoint ARN
+#   and the endpoint-config ARN (SageMaker API reference, CreateEndpoint: "Action": ["sagemaker:
+#   CreateEndpoint", ...], "Resource": [...endpoint/endpointName, ...endpoint-config/endpointConfigName]),
+#   and sagemaker:AddTags on the endpoint when Input has Tags (SageMaker tags on create need AddTags:
+#   SageMaker Developer Guide, "Provide permissions for tagging SageMaker AI resources"; awslabs
+#   solutions note "createWorkteam requires sagemaker:AddTags permission to tag the team"). deleteEndpoint
+#   of an endpoint with a variant registered with Application Auto Scaling also needs
+#   application-autoscaling:DeregisterScalableTarget (SageMaker Developer Guide, "Delete endpoints
+#   configured for auto scaling"; _autoscaling.py).
+# Not modelled: when a rate()/cron() schedule is due (`fire_due_schedules` runs one-time schedules
+# only; a test runs a recurring one with `fire_schedule`), flexible time windows (a schedule runs at
+# its time), retries (a failed call is reported in `ScheduleRun.error`, where AWS would retry per
 # RetryPolicy and then send the event to the dead-letter queue). Universal targets the sandbox can
 # run are in `_UNIVERSAL_TARGETS`; any other target is reported as an error, not silently skipped.
 
@@ -552,8 +590,8 @@ _FIRED = "_esmctl_fired"  # set on a moto Schedule: its LastModificationDate whe
 
 @dataclass(frozen=True)
 class ScheduleRun:
-    """One schedule run by `fire_due_schedules`: `error` is "" when its target call succeeded, else
-    "<ErrorCode>: <message>"."""
+    """One schedule run by `fire_due_schedules` or `fire_schedule`: `error` is "" when its target call
+    succeeded, else "<ErrorCode>: <message>"."""
 
     name: str
     arn: str
@@ -574,21 +612,99 @@ def _at_time(expression: str, timezone: str | None) -> dt.datetime | None:
         return None
 
 
-def _sagemaker_delete_endpoint(account: str, region: str, params: dict[str, Any]) -> None:
+Allowed = Callable[[str, str], bool]  # (IAM action, resource ARN) → whether the schedule's role may
+
+
+def _sagemaker_arn(partition: str, account: str, region: str, kind: str, name: Any) -> str:
+    return f"arn:{partition}:sagemaker:{region}:{account}:{kind}/{str(name or '').lower()}"
+
+
+def _sagemaker_delete_endpoint(account: str, region: str, params: dict[str, Any], allowed: Allowed) -> None:
+    from moto.sagemaker.exceptions import ValidationError
     from moto.sagemaker.models import sagemaker_backends
 
-    sagemaker_backends[account][region].delete_endpoint(params["EndpointName"])  # the patched one
+    from ._autoscaling import DEREGISTER_ACTION, DEREGISTER_DENIED, endpoint_targets
+
+    name = str(params.get("EndpointName", ""))
+    if any(not allowed(DEREGISTER_ACTION, t.arn) for t in endpoint_targets(account, region, name)):
+        raise ValidationError(DEREGISTER_DENIED)
+    sagemaker_backends[account][region].delete_endpoint(name)  # the patched one
 
 
-# (service, apiAction) of a universal target → (IAM action, the resource ARN it acts on, the call).
-_UNIVERSAL_TARGETS: dict[tuple[str, str], tuple[str, Any, Any]] = {
+def _sagemaker_create_endpoint(account: str, region: str, params: dict[str, Any], allowed: Allowed) -> None:
+    from moto.sagemaker.models import sagemaker_backends
+
+    sagemaker_backends[account][region].create_endpoint(  # the patched one: Creating, then InService
+        endpoint_name=str(params.get("EndpointName", "")),
+        endpoint_config_name=str(params.get("EndpointConfigName", "")),
+        tags=list(params.get("Tags") or []),
+    )
+
+
+def _create_endpoint_permissions(partition: str, account: str, region: str,
+                                 params: dict[str, Any]) -> list[tuple[str, str]]:
+    endpoint = _sagemaker_arn(partition, account, region, "endpoint", params.get("EndpointName"))
+    needed = [("sagemaker:CreateEndpoint", endpoint),
+              ("sagemaker:CreateEndpoint",
+               _sagemaker_arn(partition, account, region, "endpoint-config", params.get("EndpointConfigName")))]
+    if params.get("Tags"):
+        needed.append(("sagemaker:AddTags", endpoint))
+    return needed
+
+
+def _autoscaling_call(action: str) -> Any:
+    """Application Auto Scaling's RegisterScalableTarget / PutScalingPolicy with the Input's parameters
+    (the patched backend: the variant must exist, the policy needs its target; _autoscaling.py)."""
+    def call(account: str, region: str, params: dict[str, Any], allowed: Allowed) -> None:
+        from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+        backend = applicationautoscaling_backends[account][region]
+        where = (str(params.get("ServiceNamespace", "")), str(params.get("ResourceId", "")),
+                 str(params.get("ScalableDimension", "")))
+        if action == "registerScalableTarget":
+            backend.register_scalable_target(*where, min_capacity=params.get("MinCapacity"),
+                                             max_capacity=params.get("MaxCapacity"), role_arn="",
+                                             suspended_state=params.get("SuspendedState"))  # type: ignore[arg-type]
+        else:
+            body = params.get("TargetTrackingScalingPolicyConfiguration") or params.get(
+                "StepScalingPolicyConfiguration") or {}
+            backend.put_scaling_policy(str(params.get("PolicyName", "")), *where, body, params.get("PolicyType"))
+    return call
+
+
+def _autoscaling_permissions(action: str) -> Any:
+    """The IAM action a role needs for it, on a scalable target (its ARN is an opaque id: "*" in
+    policies; the Service Authorization Reference gives no other resource form before registration)."""
+    def needed(partition: str, account: str, region: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+        api = action[0].upper() + action[1:]
+        return [(f"application-autoscaling:{api}",
+                 f"arn:{partition}:application-autoscaling:{region}:{account}:scalable-target/*")]
+    return needed
+
+
+# (service, apiAction) of a universal target → (the IAM actions and resource ARNs its role needs,
+# the call). The call gets a check of the role's permissions for what the API checks while it runs.
+_UNIVERSAL_TARGETS: dict[tuple[str, str], tuple[Any, Any]] = {
     ("sagemaker", "deleteEndpoint"): (
-        "sagemaker:DeleteEndpoint",
-        lambda partition, account, region, params:
-            f"arn:{partition}:sagemaker:{region}:{account}:endpoint/{str(params.get('EndpointName', '')).lower()}",
+        lambda partition, account, region, params: [
+            ("sagemaker:DeleteEndpoint", _sagemaker_arn(partition, account, region, "endpoint",
+                                                        params.get("EndpointName")))],
         _sagemaker_delete_endpoint,
     ),
+    ("sagemaker", "createEndpoint"): (_create_endpoint_permissions, _sagemaker_create_endpoint),
+    # "arn:aws:scheduler:::aws-sdk:applicationautoscaling:registerScalableTarget" is how public
+    # templates schedule Application Auto Scaling (the SDK's service name, lower case, no hyphens)
+    **{("applicationautoscaling", a): (_autoscaling_permissions(a), _autoscaling_call(a))
+       for a in ("registerScalableTarget", "putScalingPolicy")},
 }
+
+
+def _error_text(error: Exception) -> str:
+    """"<ErrorCode>: <message>" of a moto service error (what the API would have answered)."""
+    code = getattr(error, "error_type", None) or getattr(error, "code", None)
+    if not isinstance(code, str):
+        code = type(error).__name__
+    return f"{code}: {getattr(error, 'message', None) or error}"
 
 
 def _trusts_scheduler(role: Any) -> bool:
@@ -626,18 +742,23 @@ def _run_target(account: str, region: str, target: dict[str, Any]) -> tuple[dict
     role = _find_role(role_arn)
     if role is None or not role_assumable(role_arn) or not _trusts_scheduler(role):
         return params, f"AccessDeniedException: EventBridge Scheduler could not assume role {role_arn}"
-    iam_action, resource_of, call = known
-    resource = resource_of(parts[1], account, region, params)
+    permissions_of, call = known
     from moto.iam.models import iam_backends
 
     iam = iam_backends[account][parts[1]]
-    if _decide(_policies(iam, "role", role.name), iam_action, resource) != "allowed":
-        return params, (f"AccessDeniedException: User: {role_arn} is not authorized to perform: "
-                        f"{iam_action} on resource: {resource}")
+    policies = _policies(iam, "role", role.name)
+
+    def allowed(action: str, resource: str) -> bool:
+        return _decide(policies, action, resource) == "allowed"
+
+    for iam_action, resource in permissions_of(parts[1], account, region, params):
+        if not allowed(iam_action, resource):
+            return params, (f"AccessDeniedException: User: {role_arn} is not authorized to perform: "
+                            f"{iam_action} on resource: {resource}")
     try:
-        call(account, region, params)
+        call(account, region, params, allowed)
     except Exception as error:  # a moto service error: what the API would have answered
-        return params, f"{getattr(error, 'code', type(error).__name__)}: {getattr(error, 'message', error)}"
+        return params, _error_text(error)
     return params, ""
 
 
@@ -665,9 +786,71 @@ def fire_due_schedules(now: dt.datetime | None = None) -> list[ScheduleRun]:
                         due.append((at, account, region, backend, schedule))
         runs = []
         for _, account, region, backend, schedule in sorted(due, key=lambda d: d[0]):
-            setattr(schedule, _FIRED, schedule.last_modified_date)
-            params, error = _run_target(account, region, schedule.target)
-            runs.append(ScheduleRun(schedule.name, schedule.arn, str(schedule.target.get("Arn", "")), params, error))
-            if schedule.action_after_completion == "DELETE":
-                backend.delete_schedule(schedule.group_name, schedule.name)
+            runs.append(_fire(account, region, backend, schedule))
     return runs
+
+
+def _fire(account: str, region: str, backend: Any, schedule: Any) -> ScheduleRun:
+    """Run one schedule's target now; a one-time schedule is then done (ActionAfterCompletion)."""
+    one_time = _at_time(schedule.schedule_expression, schedule.schedule_expression_timezone) is not None
+    if one_time:
+        setattr(schedule, _FIRED, schedule.last_modified_date)
+    params, error = _run_target(account, region, schedule.target)
+    if one_time and schedule.action_after_completion == "DELETE":
+        backend.delete_schedule(schedule.group_name, schedule.name)
+    return ScheduleRun(schedule.name, schedule.arn, str(schedule.target.get("Arn", "")), params, error)
+
+
+def _utc(value: Any) -> dt.datetime | None:
+    """A StartDate/EndDate as moto keeps it (epoch seconds, or ISO text) → aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    try:
+        return dt.datetime.fromtimestamp(float(value), dt.UTC)
+    except (TypeError, ValueError):
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def fire_schedule(name: str, group: str = "default", now: dt.datetime | None = None, *,
+                  account: str | None = None, region: str | None = None) -> ScheduleRun:
+    """Run the schedule `name` of schedule group `group` now, as EventBridge Scheduler does when its
+    time comes, whatever its expression (at, rate or cron): its universal target is called as its
+    role, in its account and region (see above). A one-time schedule then counts as run
+    (`fire_due_schedules` skips it) and ActionAfterCompletion DELETE deletes it; a recurring one stays
+    and can be fired again.
+
+    Raises ValueError when Scheduler would not run it: no such schedule (`account`/`region` narrow the
+    search when the name exists in several), the schedule is DISABLED, or `now` (default: the wall
+    clock) is before its StartDate or not before its EndDate. A failed target call is not raised: it
+    is in the returned run's `error`."""
+    from moto.scheduler.models import scheduler_backends
+
+    now = now or dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.UTC)
+    with lock:
+        found = []
+        for acct, regions in list(dict.items(scheduler_backends)):
+            for reg, backend in list(dict.items(regions)):
+                if (account is not None and acct != account) or (region is not None and reg != region):
+                    continue
+                schedule_group = backend.schedule_groups.get(group)
+                schedule = schedule_group.schedules.get(name) if schedule_group is not None else None
+                if schedule is not None:
+                    found.append((acct, reg, backend, schedule))
+        if not found:
+            raise ValueError(f"No schedule {name!r} in schedule group {group!r} in the sandbox")
+        if len(found) > 1:
+            raise ValueError(f"Schedule {group}/{name} exists in several accounts or regions: "
+                             "pass account= and region=")
+        acct, reg, backend, schedule = found[0]
+        if schedule.state != "ENABLED":
+            raise ValueError(f"Schedule {group}/{name} is {schedule.state}: EventBridge Scheduler does not run it")
+        start, end = _utc(schedule.start_date), _utc(schedule.end_date)
+        if (start is not None and now < start) or (end is not None and now >= end):
+            raise ValueError(f"Schedule {group}/{name} runs only between its StartDate {start} and EndDate {end}, "
+                             f"not at {now}")
+        return _fire(acct, reg, backend, schedule)

@@ -38,7 +38,9 @@ from urllib.parse import unquote
 from ._served import operation_of
 from .control import SandboxControl, control
 
-MUTATING = re.compile(r"^(Create|Update|Delete|Put|Attach|Detach|Add|Remove|Tag|Untag|Start|Stop)")
+# API operations that change something (the "mutate" rate-limit family; `RequestInfo.mutating`):
+# Application Auto Scaling's RegisterScalableTarget / DeregisterScalableTarget included.
+MUTATING = re.compile(r"^(Create|Update|Delete|Put|Attach|Detach|Add|Remove|Tag|Untag|Start|Stop|Register|Deregister)")
 # SigV4: "Credential=AKID/20250101/us-east-2/sagemaker/aws4_request" (header or presigned query).
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/aws4_request")
 
@@ -57,6 +59,8 @@ THROTTLING_ERRORS: dict[str, tuple[str, int]] = {
     "secretsmanager": ("ThrottlingException", 400),
     "scheduler": ("ThrottlingException", 429),  # modelled in scheduler's service-2.json, httpStatusCode 429
     "servicequotas": ("TooManyRequestsException", 400),  # modelled in service-quotas' service-2.json
+    # application-autoscaling: none modelled in its service-2.json; the JSON default, as its API
+    # reference's "Common Errors" (ThrottlingException, 400).
 }
 UNTHROTTLED_SERVICES = frozenset({"s3", "sagemaker-runtime"})
 
