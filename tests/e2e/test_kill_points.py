@@ -45,10 +45,22 @@ def esmctl(cli: Env, *args: str) -> int:
         return esmctl_run(list(args))
 
 
+# The second deployment autoscales and keeps office hours (Wednesday 11:00 in Berlin: inside them), so
+# every scenario also kills around the calls of those kinds (targets, policies, schedules, their roles).
+SCALED_HOURS = """  performance_model:
+    selector: ESMC-300M
+    instance_type: ml.g5.2xlarge
+    autoscaling: {min_instances: 1, max_instances: 2, target_invocations_per_instance: 300}
+    schedule: {timezone: Europe/Berlin, running: "Mon-Fri 08:00-19:00"}
+"""
+INSIDE_HOURS = "2026-12-02T10:00:00Z"
+
+
 def shared_multi(cli: Env) -> None:
     cli.example("basic_shared_user")
+    cli.extra["ESMCTL_NOW"] = INSIDE_HOURS
     path = cli.folder / "esmctl.yaml"
-    path.write_text(path.read_text() + "  performance_model:\n    selector: ESMC-300M\n")
+    path.write_text(path.read_text() + SCALED_HOURS)
 
 
 def shared_s3(cli: Env) -> None:
@@ -119,10 +131,22 @@ def converged(cli: Env, scenario: str) -> None:
     assert users == ["esm-shared-invoke-dev"] and len(secrets) == 1
     timers = {d["stop_schedule"]["name"]: d["stop_schedule"] for d in state["deployments"].values()
               if d.get("stop_schedule")}
+    hours = [d["records"]["office_hours"] for d in state["deployments"].values()
+             if d["records"].get("office_hours")]
     schedules = {s["Name"] for s in cli.client("scheduler").list_schedules()["Schedules"]}
     stop_roles = {r["RoleName"] for r in iam.list_roles()["Roles"] if "-stop-" in r["RoleName"]}
-    assert schedules == set(timers) and stop_roles == {t["role_name"] for t in timers.values()}
+    assert schedules == set(timers) | {e["name"] for h in hours if h["created"] for e in h["schedules"]}
+    assert stop_roles == {t["role_name"] for t in timers.values()}
     assert all(t["created"] for t in timers.values())
+    hours_roles = {r["RoleName"] for r in iam.list_roles()["Roles"] if "-hours-" in r["RoleName"]}
+    assert hours_roles == {n for h in hours for n in h["roles"].values()}
+    scaled = [d for d in state["deployments"].values() if d["records"].get("scaling")]
+    live_targets = {t["ResourceId"]: (t["MinCapacity"], t["MaxCapacity"]) for t in cli.client(
+        "application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]}
+    assert live_targets == {d["records"]["scaling"]["resource_id"]: (1, 2) for d in scaled}
+    assert all(d["records"]["scaling"]["created"] for d in scaled)
+    assert all(h["created"] == (d["desired"] == "running") for d in state["deployments"].values()
+               for h in [d["records"].get("office_hours")] if h)
     if scenario == "ttl":
         assert len(timers) == len(state["deployments"]) == 2  # one timer per running deployment, none twice
         for d in state["deployments"].values():  # each deletes its own endpoint
@@ -140,6 +164,7 @@ def converged(cli: Env, scenario: str) -> None:
 
 
 def fresh(cli: Env, sandbox: Any) -> None:
+    cli.extra.clear()
     requests.post(f"{cli.url}/moto-api/reset", timeout=10)
     sandbox.request_hook = None
     sandbox.creating_seconds = sandbox.updating_seconds = 0.05

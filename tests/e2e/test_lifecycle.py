@@ -53,6 +53,8 @@ def recorded(cli: Env) -> dict[str, list[str]]:
             out[r["kind"]].append(r["name"])
         if dep.get("stop_schedule"):  # a stop timer's role (tagged as the deployment's), recorded before creation
             out["role"].append(dep["stop_schedule"]["role_name"])
+        # office hours' roles (esmctl/resources/office_hours.py), recorded before creation
+        out["role"] += (dep.get("records", {}).get("office_hours") or {}).get("roles", {}).values()
     return {k: sorted(v) for k, v in out.items()}
 
 
