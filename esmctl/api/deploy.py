@@ -79,9 +79,8 @@ class Deploying(Base):
         """Plan, confirm, apply, wait. `show_plan(plan, drift)` renders the plan before asking.
 
         `set_desired` ("running"/"stopped") first marks the target deployments so (stop/start); `ttl`
-        adds a stop timer to each deployment in scope (steps of the same plan). A plan that starts or
-        changes an endpoint while the month's projection is over `budget.monthly_usd` is refused
-        (nothing changed) unless `over_budget`.
+        adds a stop timer to each deployment in scope (steps of the same plan). A plan that raises the
+        month's projection to above `budget.monthly_usd` is refused (nothing changed) unless `over_budget`.
         """
         cfg = self.config
         self._check_targets(targets)

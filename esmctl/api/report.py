@@ -48,8 +48,6 @@ class Reporting(Base):
         billed: dict[str, tuple[str, int]] = {}  # endpoints that exist now → (type, count running)
         total_h = total_so_far = 0.0
         for dname in sorted(set(cfg.deployments) | set(state.deployments if state else {})):
-            if name is not None and dname != name:
-                continue
             dep = state.deployments.get(dname) if state else None
             want = cfg.deployments.get(dname)
             ep = dep.endpoint if dep else None
@@ -75,10 +73,12 @@ class Reporting(Base):
             per_h = prices.cost(itype, count, cfg.region, cfg.settings.prices) if is_billed else 0.0
             since = state_mod.parse_iso(dep.started_at) if dep and is_billed else None
             so_far = per_h * (now - since).total_seconds() / 3600 if per_h is not None and since else 0.0
+            if is_billed:
+                billed[dname] = (itype, count)  # the month's projection covers the environment
+            if name is not None and dname != name:
+                continue
             total_h += per_h or 0.0
             total_so_far += so_far or 0.0
-            if is_billed:
-                billed[dname] = (itype, count)
             rows.append({
                 "name": dname, "selector": (dep.selector if dep else want.selector if want else ""),
                 "endpoint_name": ep.name if ep else "", "status": live,

@@ -131,8 +131,8 @@ def deploy(
                                "created or updated in this run; a failed one exits 1."),
     skip_checks: bool = typer.Option(False, "--skip-checks", help="Skip the pre-deploy checks (credentials, "
                                      "region, Marketplace subscription, instance quotas)."),
-    over_budget: bool = typer.Option(False, "--over-budget", help="Apply a plan that starts or changes an "
-                                     "endpoint although the month's projection is over budget.monthly_usd."),
+    over_budget: bool = typer.Option(False, "--over-budget", help="Apply a plan that raises the month's "
+                                     "projection although it is over budget.monthly_usd."),
 ) -> None:
     """Check, plan, confirm, create/update everything, wait until every endpoint is InService."""
     from esmctl.cli.doctor import preflight, smoke_test

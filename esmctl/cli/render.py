@@ -47,8 +47,8 @@ def render_plan(ui: UI, plan: Plan, drift: list[str], *, out: bool) -> None:
     if plan.projection is not None:
         _budget_line(con, plan.projection.to_json())
         if plan.over_budget:
-            con.print("[red]deploy refuses this plan: it starts or changes an endpoint while the month is projected "
-                      "over budget (`deploy --over-budget` to go ahead).[/]")
+            con.print("[red]deploy refuses this plan: it raises the month's projection, which is over the budget "
+                      "(`deploy --over-budget` to go ahead).[/]")
 
 
 def _budget_line(con: Any, doc: dict[str, Any]) -> None:

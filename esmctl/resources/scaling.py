@@ -150,8 +150,8 @@ def plan(ctx: Planning) -> None:
             why = "stop: the endpoint goes" if not p.running else "autoscaling removed"
             ctx.add("delete", gone, p.name, reason=why)
             continue
-        if want is None or not p.running:
-            continue
+        if want is None or not p.running or p.stop_now:
+            continue  # (stop_now: the endpoint is deleted by this plan, which deregisters its target)
         spec = _spec(p.want, p.endpoint_name)
         endpoint = {a.verb for a in ctx.actions if a.deployment == p.name and isinstance(a.spec, Endpoint)}
         if not endpoint & {"create", "replace"} and ctx.observed.endpoint(p.endpoint_name) is None:
