@@ -110,11 +110,15 @@ def month_bounds(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
+def idle_count(want: Deployment | None, count: int) -> int:
+    """The instances a deployment bills when nobody calls it: an autoscaled one's minimum, else `count`."""
+    return want.autoscaling.min_instances if want is not None and want.autoscaling is not None else count
+
+
 def line(name: str, itype: str, count: int, want: Deployment | None, config: Config, now: dt.datetime) -> Line:
     """A deployment's cost for the rest of the month: at its autoscaling minimum, in its office hours."""
     _, end = month_bounds(now)
-    if want is not None and want.autoscaling is not None:
-        count = want.autoscaling.min_instances
+    count = idle_count(want, count)
     sched = want.schedule if want is not None else None
     h = (hours.hours_on(sched.ranges, hours.zone(sched.timezone), now, end) if sched is not None
          else (end - now).total_seconds() / 3600)
@@ -166,7 +170,7 @@ def recorded(config: Config, state: State | None, billed: dict[str, tuple[str, i
 def monthly(config: Config, want: Deployment) -> tuple[float | None, float]:
     """(usd per average month, hours on per average month) of a deployment as configured: its
     office hours, its instance count (an autoscaled one at its minimum)."""
-    count = want.autoscaling.min_instances if want.autoscaling else want.instance_count
+    count = idle_count(want, want.instance_count)
     h = hours.monthly_hours(want.schedule.ranges if want.schedule else None)
     per_h = prices.cost(want.instance_type, count, config.region, config.settings.prices)
     return (None if per_h is None else per_h * h), h

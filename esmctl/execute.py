@@ -92,7 +92,7 @@ class Executor:
         except KeyboardInterrupt:
             self.cancel.set()
             self.aws.cancel.set()
-            busy = [n for k in resources.KINDS if hasattr(k, "busy") for n in k.busy(self.run_ctx.store.state)]
+            busy = [n for of in resources.hooks("busy") for n in of(self.run_ctx.store.state)]
             raise Interrupted(
                 "Interrupted; the state is saved."
                 + (f" Still being created or updated in AWS: {', '.join(busy)}." if busy else ""),
@@ -102,7 +102,7 @@ class Executor:
 
     def _settle(self, waiting: list[tuple[str, str, str]]) -> set[str]:
         """Wait through the kind that started the waits; what settled, and what is still busy."""
-        settle = next(k.settle for k in resources.KINDS if hasattr(k, "settle"))
+        settle = resources.hooks("settle")[0]
         settled, still_busy = settle(self.run_ctx, waiting, self._fail)
         self.outcome.still_busy += still_busy
         return set(settled)

@@ -115,9 +115,8 @@ def plan(
                          now=now, started=started)
     for kind in resources.KINDS:
         kind.plan(ctx)
-    for kind in resources.KINDS:
-        if hasattr(kind, "cleanup"):
-            kind.cleanup(ctx)
+    for cleanup in resources.hooks("cleanup"):
+        cleanup(ctx)
     return finish(ctx)
 
 

@@ -43,7 +43,7 @@ class Reporting(Base):
         else:
             observed = from_state(state, cfg.region)
         now = now or state_mod.utcnow()
-        hooks = [k.status_fields for k in resources.KINDS if hasattr(k, "status_fields")]
+        hooks = resources.hooks("status_fields")
         rows = []
         billed: dict[str, tuple[str, int]] = {}  # endpoints that exist now → (type, count running)
         total_h = total_so_far = 0.0
@@ -55,8 +55,8 @@ class Reporting(Base):
                 live = "stopped" + (f" (by {dep.stopped_by})" if dep.stopped_by else "")
             elif ep and ep.created:
                 live = ep.status or "?"
-            elif dep and off_on_purpose(dep, now):
-                live = off_on_purpose(dep, now)
+            elif dep and (off := off_on_purpose(dep, now)):
+                live = off
             elif ep:
                 live = "missing (deleted outside esmctl?)"
             else:

@@ -89,7 +89,7 @@ class Setup(Base):
         for d in (cfg.deployments.values() if cfg else []):
             usd, h = budget.monthly(cfg, d) if cfg else (None, 0.0)
             selected.append({"name": d.name, "selector": d.selector, "instance_type": d.instance_type,
-                             "instances": d.autoscaling.min_instances if d.autoscaling else d.instance_count,
+                             "instances": budget.idle_count(d, d.instance_count),
                              "autoscaling": d.autoscaling is not None, "schedule": d.schedule.range_texts
                              if d.schedule else None, "hours_per_month": round(h, 1),
                              "estimated_cost_per_month": None if usd is None else round(usd, 2)})

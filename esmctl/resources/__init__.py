@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 from esmctl.resources._base import READS, REGISTRY, Action, Handler, Planned, Planning, Run, Spec, ordered
 
@@ -36,5 +38,11 @@ _KINDS = _discover()
 KINDS: tuple[ModuleType, ...] = tuple(sorted(_KINDS, key=lambda m: m.PLAN_ORDER))
 SECTIONS: tuple[ModuleType, ...] = tuple(sorted(_KINDS, key=lambda m: m.SECTION))
 
+
+def hooks(name: str) -> list[Callable[..., Any]]:
+    """The `name` functions of the kinds that define one, in planning order: how a kind offers a part
+    of its own (a status column, the rights deleting its endpoint takes …) without another naming it."""
+    return [getattr(k, name) for k in KINDS if hasattr(k, name)]
+
 __all__ = ["KINDS", "READS", "REGISTRY", "SECTIONS", "Action", "Handler", "Planned", "Planning", "Run", "Spec",
-           "ordered"]
+           "hooks", "ordered"]

@@ -119,7 +119,7 @@ def off_on_purpose(dep: DeploymentState, now: dt.datetime) -> str:
     """Why the deployment's endpoint is off on purpose at `now` ("" when it should run): asked of every
     kind with an `off(dep, now)` hook (office hours)."""
     from esmctl import resources
-    return next((why for k in resources.KINDS if hasattr(k, "off") for why in [k.off(dep, now)] if why), "")
+    return next((why for off in resources.hooks("off") for why in [off(dep, now)] if why), "")
 
 
 def rights_to_delete(want: Any) -> list[dict[str, Any]]:
@@ -127,7 +127,7 @@ def rights_to_delete(want: Any) -> list[dict[str, Any]]:
     its office hours) needs besides sagemaker:DeleteEndpoint: asked of every kind with a
     `delete_rights(want)` hook (autoscaling: DeleteEndpoint deregisters the variant's target as the caller)."""
     from esmctl import resources
-    return [st for k in resources.KINDS if hasattr(k, "delete_rights") for st in k.delete_rights(want)]
+    return [st for rights in resources.hooks("delete_rights") for st in rights(want)]
 
 
 def endpoint_name_of(p: Planned) -> str:
@@ -252,7 +252,7 @@ def update(run: Run, a: Action) -> None:
     endpoint_config.confirm(run, s.config_name)
     from esmctl import resources
     dep = run.store.state.deployments.get(a.deployment)
-    retain = dep is not None and any(k.keeps_counts(dep) for k in resources.KINDS if hasattr(k, "keeps_counts"))
+    retain = dep is not None and any(keeps(dep) for keeps in resources.hooks("keeps_counts"))
     run.aws.sagemaker.update_endpoint(a.name, config_name=s.config_name, retain_counts=retain)
     with run.store.change():
         rec = run.deployment(a).endpoint

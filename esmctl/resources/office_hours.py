@@ -36,7 +36,7 @@ from esmctl import hours, naming
 from esmctl.errors import AwsError
 from esmctl.resources._base import Action, Planning, Run, Spec, handler, reads, record_of, scope
 from esmctl.resources.endpoint import endpoint_name_of, rights_to_delete
-from esmctl.resources.stop_timer import HASH_CHARS, SCHEDULE_NAME_MAX, _fit
+from esmctl.resources.stop_timer import HASH_CHARS, SCHEDULE_NAME_MAX, drop_role, fit, fit_pattern, scheduler_role
 from esmctl.state import EndpointRecord, iso, parse_iso
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class HoursRecord(BaseModel):
     endpoint: str
     config_name: str
     end_rights: list[dict[str, Any]] = []  # what the end role may do besides DeleteEndpoint
-    after_start: dict[str, Any] = {}  # edge → {"action", "input"}: calls made by schedules after a start
+    after_start: dict[str, Any] = {}  # edge → {"minutes", "action", "input"}: calls schedules make after a start
     start_rights: list[dict[str, Any]] = []
     tags: dict[str, str] = {}  # what the start schedule tags the endpoint with
     roles: dict[str, str]  # edge → role name
@@ -86,24 +86,19 @@ def record(dep: DeploymentState) -> HoursRecord | None:
 
 def schedule_names(environment: str, deployment: str, edge: str, n: int) -> list[str]:
     base = f"esmctl-{environment}-{deployment}-{EDGES.get(edge, 'on-' + edge)}"
-    return [_fit(base + (f"-{i + 1}" if i else ""), SCHEDULE_NAME_MAX, environment, deployment, edge, str(i))
+    return [fit(base + (f"-{i + 1}" if i else ""), SCHEDULE_NAME_MAX, environment, deployment, edge, str(i))
             for i in range(n)]
 
 
 def role_name(prefix: str, environment: str, suffix: str, edge: str) -> str:
-    return _fit(f"{prefix}-hours-{EDGES[edge]}-{environment}-{suffix}", naming.IAM_ROLE_MAX, prefix, environment,
+    return fit(f"{prefix}-hours-{EDGES[edge]}-{environment}-{suffix}", naming.IAM_ROLE_MAX, prefix, environment,
                 suffix, edge)
 
 
 def _role_patterns(config: Config, _state: Any, account: str, partition: str) -> list[str]:
     prefix, env = config.settings.iam_role_name_prefix, config.environment
-    out = []
-    for edge in EDGES:
-        name = f"{prefix}-hours-{EDGES[edge]}-{env}-" + "?" * 8
-        if len(name) > naming.IAM_ROLE_MAX:
-            name = f"{name[:naming.IAM_ROLE_MAX - HASH_CHARS - 1]}-" + "?" * HASH_CHARS
-        out.append(f"arn:{partition}:iam::{account}:role/{name}")
-    return out
+    patterns = [fit_pattern(f"{prefix}-hours-{e}-{env}-" + "?" * 8, naming.IAM_ROLE_MAX) for e in EDGES.values()]
+    return [f"arn:{partition}:iam::{account}:role/{p}" for p in patterns]
 
 
 def _schedule_patterns(config: Config, state: State | None, account: str, partition: str) -> list[str]:
@@ -141,8 +136,7 @@ class OfficeHours(Spec):
     endpoint: str = ""
     config_name: str = ""
     end_rights: str = ""  # JSON: what the end role may do besides DeleteEndpoint (endpoint.rights_to_delete)
-    after_start: str = ""  # JSON: edge → {"action", "input"} of the calls that follow a start (kinds' hooks)
-    after_minutes: str = ""  # JSON: edge → minutes after the start
+    after_start: str = ""  # JSON: edge → {"minutes", "action", "input"} of the calls that follow a start (hooks)
     start_rights: str = ""  # JSON: what the start role may do besides CreateEndpoint, for those calls
     tags: tuple[tuple[str, str], ...] = ()  # the endpoint's tags, which the start schedule passes
     roles: tuple[tuple[str, str], ...] = ()  # (edge, role name)
@@ -184,18 +178,18 @@ def _spec(ctx: Planning, p: Any) -> OfficeHours:
                  zip(schedule_names(env, p.name, edge, len(crons[edge])), crons[edge], strict=True)]
     # what must follow a start the schedule makes (autoscaling: register the new endpoint's variant again)
     from esmctl import resources
-    after = [f for k in resources.KINDS if hasattr(k, "after_start") for f in k.after_start(p.want, endpoint)]
+    after = [f for follows in resources.hooks("after_start") for f in follows(p.want, endpoint)]
     for edge, minutes, _, _ in after:
         later = hours.edges(want.ranges, after_start=minutes)["start"]
         schedules += zip(schedule_names(env, p.name, edge, len(later)), [edge] * len(later), later, strict=True)
     partition = naming.partition(ctx.region)
-    start_rights = [st for k in resources.KINDS if hasattr(k, "after_start_rights")
-                    for st in k.after_start_rights(p.want, ctx.region, ctx.account, partition, endpoint, p.config_name)]
+    start_rights = [st for rights in resources.hooks("after_start_rights")
+                    for st in rights(p.want, ctx.region, ctx.account, partition, endpoint, p.config_name)]
     tags = tuple(sorted(naming.tags(dict(ctx.config.settings.tags), env, p.name).items()))
     return OfficeHours(p.name, want.timezone, tuple(want.range_texts), endpoint, p.config_name,
                        json.dumps(rights_to_delete(p.want)),
-                       json.dumps({edge: {"action": action, "input": body} for edge, _, action, body in after}),
-                       json.dumps({edge: minutes for edge, minutes, _, _ in after}),
+                       json.dumps({edge: {"minutes": minutes, "action": action, "input": body}
+                                   for edge, minutes, action, body in after}),
                        json.dumps(start_rights), tags,
                        tuple((edge, role_name(prefix, env, p.suffix, edge)) for edge in EDGES), tuple(schedules))
 
@@ -205,11 +199,6 @@ def _same(rec: HoursRecord, s: OfficeHours) -> bool:
             rec.after_start, rec.start_rights, rec.tags, [(e.name, e.edge, e.expression) for e in rec.schedules]) == (
         s.timezone, list(s.running), s.endpoint.lower(), s.config_name.lower(), _json(s.end_rights),
         _json(s.after_start, {}), _json(s.start_rights), dict(s.tags), list(s.schedules))
-
-
-def _after_minutes(s: OfficeHours) -> list[int]:
-    """How long after a start each call that follows it is made."""
-    return [int(m) for m in _json(s.after_minutes, {}).values()]
 
 
 def _json(text: str, empty: Any = None) -> Any:
@@ -234,7 +223,8 @@ def plan(ctx: Planning) -> None:
         spec = _spec(ctx, p)
         if ctx.now is not None:  # what follows a start the schedule made (autoscaling's registration) is not late
             began = _began(want.range_texts, want.timezone, ctx.now, have)
-            after = max([minutes for minutes in _after_minutes(spec)] + [START_GRACE.total_seconds() / 60])
+            after = max([call["minutes"] for call in _json(spec.after_start, {}).values()]
+                        + [START_GRACE.total_seconds() / 60])
             p.settling = began is not None and ctx.now - began < dt.timedelta(minutes=after + 3)
         seen = ctx.observed.kinds.get(KIND)
         missing = have is not None and have.created and seen is not None and any(
@@ -315,14 +305,11 @@ def create(run: Run, a: Action) -> None:
         # recorded before anything is created; the old schedules stay listed until deleted
         dep.records[KIND] = rec.model_dump() | {"schedules": [e.model_dump() for e in rec.schedules] + [
             e.model_dump() for e in (old.schedules if old else []) if e.name in stale]}
-    iam, scheduler = run.aws.iam, run.aws.api("scheduler")
+    scheduler = run.aws.api("scheduler")
     for edge, role in s.roles:
-        found = iam.get_role(role)
-        if found is None:
-            found = iam.create_role(role, tags=run.tags(a.deployment), service="scheduler.amazonaws.com",
-                                    description=f"esmctl office hours: may only {edge} SageMaker endpoint {s.endpoint}")
-        iam.put_role_policy(role, POLICY_NAME, _policy(run, s, edge))
-        rec.role_arns[edge] = found["Arn"]
+        rec.role_arns[edge] = scheduler_role(run, role, a.deployment,
+                                             f"esmctl office hours: may only {edge} SageMaker endpoint {s.endpoint}",
+                                             POLICY_NAME, _policy(run, s, edge))
     for name, edge, expression in s.schedules:
         params = {"Name": name, "ScheduleExpression": expression, "ScheduleExpressionTimezone": s.timezone,
                   "FlexibleTimeWindow": {"Mode": "OFF"}, "State": "ENABLED",
@@ -335,7 +322,7 @@ def create(run: Run, a: Action) -> None:
                 raise
             scheduler.call("UpdateSchedule", name, **params)
     for name in stale:
-        scheduler.call_or_none("DeleteSchedule", name, Name=name)
+        run.aws.scheduler.delete(name)
     rec.created = True
     rec.since = old.since if old is not None and old.since and old.running == rec.running else iso(run.utcnow()) or ""
     with run.store.change():
@@ -356,11 +343,10 @@ def delete(run: Run, a: Action) -> None:
     s = a.spec
     assert isinstance(s, OfficeHours)
     for name, _, _ in s.schedules:
-        run.aws.api("scheduler").call_or_none("DeleteSchedule", name, Name=name)
+        run.aws.scheduler.delete(name)
     if not s.keep_roles:
         for _, role in s.roles:
-            run.aws.iam.delete_role_policy(role, POLICY_NAME)
-            run.aws.iam.delete_role(role)
+            drop_role(run, role, POLICY_NAME)
     with run.store.change() as st:
         dep = st.deployments.get(a.deployment)
         if dep is None or KIND not in dep.records:

@@ -44,7 +44,7 @@ class StopTimer(Spec):
     role_name: str = ""
 
 
-def _fit(name: str, limit: int, *identity: str) -> str:
+def fit(name: str, limit: int, *identity: str) -> str:
     """`name` if it fits in `limit` characters; else its first characters, "-" and a hash of
     `identity` (the parts the name is made of, so distinct parts give distinct names even where the
     joined name is ambiguous). A shortened name ends in HASH_CHARS hex digits after a "-", which no
@@ -56,19 +56,39 @@ def _fit(name: str, limit: int, *identity: str) -> str:
 
 
 def schedule_name(environment: str, deployment: str) -> str:
-    return _fit(f"esmctl-{environment}-{deployment}-stop", SCHEDULE_NAME_MAX, environment, deployment)
+    return fit(f"esmctl-{environment}-{deployment}-stop", SCHEDULE_NAME_MAX, environment, deployment)
 
 
 def role_name(prefix: str, environment: str, suffix: str) -> str:
-    return _fit(f"{prefix}-stop-{environment}-{suffix}", naming.IAM_ROLE_MAX, prefix, environment, suffix)
+    return fit(f"{prefix}-stop-{environment}-{suffix}", naming.IAM_ROLE_MAX, prefix, environment, suffix)
+
+
+def fit_pattern(pattern: str, limit: int) -> str:
+    """An IAM pattern matching what `fit` makes of the names `pattern` matches (its "?" each one
+    character, so all those names have its length)."""
+    return pattern if len(pattern) <= limit else f"{pattern[:limit - HASH_CHARS - 1]}-" + "?" * HASH_CHARS
 
 
 def role_name_pattern(prefix: str, environment: str) -> str:
     """An IAM pattern matching exactly the timer roles of this environment (a suffix is 8 hex digits)."""
-    name = f"{prefix}-stop-{environment}-" + "?" * 8
-    if len(name) <= naming.IAM_ROLE_MAX:
-        return name
-    return f"{name[:naming.IAM_ROLE_MAX - HASH_CHARS - 1]}-" + "?" * HASH_CHARS
+    return fit_pattern(f"{prefix}-stop-{environment}-" + "?" * 8, naming.IAM_ROLE_MAX)
+
+
+def scheduler_role(run: Run, role: str, deployment: str, description: str, policy_name: str, policy: str) -> str:
+    """A role EventBridge Scheduler may assume, kept when it exists, with its one inline policy put
+    (again): its ARN. (A new role cannot be assumed for a few seconds; aws/consistency.py waits that out
+    at the CreateSchedule that names it.)"""
+    iam = run.aws.iam
+    found = iam.get_role(role) or iam.create_role(role, tags=run.tags(deployment), service="scheduler.amazonaws.com",
+                                                  description=description)
+    iam.put_role_policy(role, policy_name, policy)
+    return str(found["Arn"])
+
+
+def drop_role(run: Run, role: str, policy_name: str) -> None:
+    """Delete the role and its inline policy (idempotent)."""
+    run.aws.iam.delete_role_policy(role, policy_name)
+    run.aws.iam.delete_role(role)
 
 
 def delete_policy(region: str, account: str, endpoint: str, extra: list[dict[str, Any]] | None = None) -> str:
@@ -137,29 +157,24 @@ def create(run: Run, a: Action) -> None:
     if old is not None and old.name != s.name:
         aws.scheduler.delete(old.name)
     if old is not None and old.role_name != s.role_name:
-        aws.iam.delete_role_policy(old.role_name, POLICY_NAME)
-        aws.iam.delete_role(old.role_name)
+        drop_role(run, old.role_name, POLICY_NAME)
     kept_arn = old.role_arn if old is not None and old.role_name == s.role_name else ""
     at = parse_iso(s.at) if s.at else run.utcnow() + dt.timedelta(seconds=s.ttl)
     assert at is not None and s.endpoint
     rec = ScheduleRecord(name=s.name, at=iso(at) or "", role_name=s.role_name, role_arn=kept_arn)
     with store.change():
         dep.stop_schedule = rec  # recorded before anything is created
-    found = aws.iam.get_role(rec.role_name)
-    if found is None:
-        found = aws.iam.create_role(
-            rec.role_name, tags=run.tags(a.deployment), service="scheduler.amazonaws.com",
-            description=f"esmctl stop timer: may only delete SageMaker endpoint {s.endpoint}")
     from esmctl.resources.endpoint import rights_to_delete
     extra = rights_to_delete(config.deployments.get(a.deployment))
-    aws.iam.put_role_policy(rec.role_name, POLICY_NAME,
-                            delete_policy(config.region, aws.account_id(), s.endpoint, extra))
+    role_arn = scheduler_role(run, rec.role_name, a.deployment,
+                              f"esmctl stop timer: may only delete SageMaker endpoint {s.endpoint}", POLICY_NAME,
+                              delete_policy(config.region, aws.account_id(), s.endpoint, extra))
     # the previous timer of this name, or a leftover of a run that died before recording it
     aws.scheduler.delete(rec.name)
     aws.scheduler.create_stop(rec.name, at=at.strftime("%Y-%m-%dT%H:%M:%S"), endpoint=s.endpoint,
-                              role_arn=found["Arn"])
+                              role_arn=role_arn)
     with store.change():
-        rec.role_arn, rec.created = found["Arn"], True
+        rec.role_arn, rec.created = role_arn, True
     run.ui.ok(f"{a.deployment}: stop timer set — EventBridge Scheduler deletes {s.endpoint} at {rec.at} "
               "(works with this machine off).")
 
@@ -172,8 +187,7 @@ def delete(run: Run, a: Action) -> None:
     s = a.spec
     assert isinstance(s, StopTimer)
     run.aws.scheduler.delete(s.name)
-    run.aws.iam.delete_role_policy(s.role_name, POLICY_NAME)
-    run.aws.iam.delete_role(s.role_name)
+    drop_role(run, s.role_name, POLICY_NAME)
     with run.store.change() as st:
         dep = st.deployments.get(a.deployment)
         if dep is not None and dep.stop_schedule is not None and dep.stop_schedule.name == s.name:

@@ -105,7 +105,7 @@ from moto.utilities.utils import get_partition
 from werkzeug.exceptions import HTTPException
 
 from ._sagemaker import SIDECAR, EndpointState, ensure_name_dicts, refresh, update_capacities, variant_types_of
-from .control import lock
+from .control import find_one, lock
 from .patching import original, replace
 
 NAMESPACE = "sagemaker"
@@ -291,13 +291,20 @@ def _bring_into_range(backend: SageMakerModelBackend, endpoint: FakeEndpoint, ta
                                                                  "DesiredInstanceCount": wanted}])
 
 
+def _target(backend: ApplicationAutoscalingBackend, namespace: str, r_id: str, dimension: str,
+            said: str) -> FakeScalableTarget:
+    """The registered target, or ObjectNotFoundException worded as the API says it ("No scalable target
+    found|registered for …")."""
+    target = backend.targets.get(dimension, {}).get(r_id)
+    if target is None or target.service_namespace != namespace:
+        raise ObjectNotFoundException(f"No scalable target {said} for service namespace: {namespace}, resource ID: "
+                                      f"{r_id}, scalable dimension: {dimension}")
+    return target
+
+
 def _deregister_scalable_target(self: ApplicationAutoscalingBackend, namespace: str, r_id: str, dimension: str) -> None:
     with lock:
-        target = self.targets.get(dimension, {}).get(r_id)
-        if target is None or target.service_namespace != namespace:
-            raise ObjectNotFoundException(
-                f"No scalable target found for service namespace: {namespace}, resource ID: {r_id}, "
-                f"scalable dimension: {dimension}")
+        _target(self, namespace, r_id, dimension, "found")
         ident = (namespace, r_id, dimension)
         for key, policy in list(self.policies.items()):
             if (policy.service_namespace, policy.resource_id, policy.scalable_dimension) == ident:
@@ -305,7 +312,7 @@ def _deregister_scalable_target(self: ApplicationAutoscalingBackend, namespace: 
                 del self.policies[key]
         self.scheduled_actions = [
             a for a in self.scheduled_actions
-            if (a.service_namespace, a.resource_id, a.scalable_dimension) != (namespace, r_id, dimension)
+            if (a.service_namespace, a.resource_id, a.scalable_dimension) != ident
         ]
         del self.targets[dimension][r_id]
 
@@ -320,11 +327,7 @@ def _put_scaling_policy(
     policy_type: str | None,
 ) -> FakeApplicationAutoscalingPolicy:
     with lock:
-        target = self.targets.get(scalable_dimension, {}).get(resource_id)
-        if target is None or target.service_namespace != service_namespace:
-            raise ObjectNotFoundException(
-                f"No scalable target registered for service namespace: {service_namespace}, resource ID: "
-                f"{resource_id}, scalable dimension: {scalable_dimension}")
+        target = _target(self, service_namespace, resource_id, scalable_dimension, "registered")
         sagemaker = _variant_of(target) is not None
         if sagemaker and policy_type == "TargetTrackingScaling":
             metric = ((policy_body or {}).get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")
@@ -518,22 +521,9 @@ def scale_variant(endpoint_name: str, desired: int, variant: str, account: str |
     UpdateEndpointWeightsAndCapacities, within the target's range, only while InService. Returns the
     endpoint's ARN; ValueError when Application Auto Scaling would not (or could not) do it."""
     with lock:
-        found = []
-        for acct, regions in list(dict.items(sagemaker_backends)):
-            if account is not None and acct != account:
-                continue
-            for reg in list(dict.keys(regions)):
-                if region is not None and reg != region:
-                    continue
-                hit = _find_sagemaker_endpoint(acct, reg, endpoint_name)
-                if hit is not None:
-                    found.append((acct, reg, *hit))
-        if not found:
-            raise ValueError(f"No endpoint {endpoint_name!r} in the sandbox")
-        if len(found) > 1:
-            raise ValueError(f"Endpoint {endpoint_name!r} exists in several accounts or regions: pass account= "
-                             "and region=")
-        acct, reg, backend, endpoint = found[0]
+        acct, reg, _, (backend, endpoint) = find_one(
+            sagemaker_backends, account, region, lambda a, r, _b: _find_sagemaker_endpoint(a, r, endpoint_name),
+            f"endpoint {endpoint_name!r}")
         target = next((t for t in endpoint_targets(acct, reg, endpoint.endpoint_name)
                        if (_variant_of(t) or ("", ""))[1] == variant), None)
         if target is None:

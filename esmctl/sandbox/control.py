@@ -814,6 +814,21 @@ def _utc(value: Any) -> dt.datetime | None:
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+def find_one(backends: Any, account: str | None, region: str | None, lookup: Callable[[str, str, Any], Any],
+             what: str) -> tuple[str, str, Any, Any]:
+    """(account, region, backend, what `lookup(account, region, backend)` found) of the one place in the
+    sandbox's moto `backends` that has it; ValueError when none has it, or several (narrowed by
+    `account`/`region` when given). Call with `lock` held."""
+    found = [(acct, reg, backend, hit) for acct, regions in list(dict.items(backends)) if account in (None, acct)
+             for reg, backend in list(dict.items(regions)) if region in (None, reg)
+             for hit in [lookup(acct, reg, backend)] if hit is not None]
+    if not found:
+        raise ValueError(f"No {what} in the sandbox")
+    if len(found) > 1:
+        raise ValueError(f"The {what} exists in several accounts or regions: pass account= and region=")
+    return found[0]  # type: ignore[no-any-return]
+
+
 def fire_schedule(name: str, group: str = "default", now: dt.datetime | None = None, *,
                   account: str | None = None, region: str | None = None) -> ScheduleRun:
     """Run the schedule `name` of schedule group `group` now, as EventBridge Scheduler does when its
@@ -831,22 +846,13 @@ def fire_schedule(name: str, group: str = "default", now: dt.datetime | None = N
     now = now or dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.UTC)
+    def lookup(_account: str, _region: str, backend: Any) -> Any:
+        schedule_group = backend.schedule_groups.get(group)
+        return schedule_group.schedules.get(name) if schedule_group is not None else None
+
     with lock:
-        found = []
-        for acct, regions in list(dict.items(scheduler_backends)):
-            for reg, backend in list(dict.items(regions)):
-                if (account is not None and acct != account) or (region is not None and reg != region):
-                    continue
-                schedule_group = backend.schedule_groups.get(group)
-                schedule = schedule_group.schedules.get(name) if schedule_group is not None else None
-                if schedule is not None:
-                    found.append((acct, reg, backend, schedule))
-        if not found:
-            raise ValueError(f"No schedule {name!r} in schedule group {group!r} in the sandbox")
-        if len(found) > 1:
-            raise ValueError(f"Schedule {group}/{name} exists in several accounts or regions: "
-                             "pass account= and region=")
-        acct, reg, backend, schedule = found[0]
+        acct, reg, backend, schedule = find_one(scheduler_backends, account, region, lookup,
+                                                f"schedule {name!r} in schedule group {group!r}")
         if schedule.state != "ENABLED":
             raise ValueError(f"Schedule {group}/{name} is {schedule.state}: EventBridge Scheduler does not run it")
         start, end = _utc(schedule.start_date), _utc(schedule.end_date)
