@@ -5,7 +5,12 @@ Each kind module holds what that kind is: its typed spec(s), how the planner tur
 planned), its handlers (registered with `_base.handler`, each with the IAM actions it calls) and
 the IAM actions its observation reads (`_base.reads`). Optional: `billed_now`/`billed_after` (what
 bills by the hour, for the plan's cost), `settle` (waiting for what its steps started), `busy`
-(what is still in progress when a run is interrupted).
+(what is still in progress when a run is interrupted), `observe`/`from_state` (what it reads for
+itself, in `Observed.kinds`), `applies` (whether its IAM actions belong in the policy), `off` (why a
+missing endpoint is off on purpose), `status_fields` (its part of a `status` row), `delete_rights`
+(what a role deleting the endpoint also needs), `keeps_counts` (an update keeps the instance count),
+`after_start`/`after_start_rights` (calls that must follow an endpoint started by a schedule). The
+framework asks them with `hooks(name)`; no kind names another's.
 
 Every module of this package that defines `PLAN_ORDER` is a kind. KINDS is the planning order: a
 kind may read what an earlier one chose (the model's name for the endpoint config, the endpoints for
