@@ -10,7 +10,7 @@ itself, in `Observed.kinds`), `applies` (whether its IAM actions belong in the p
 missing endpoint is off on purpose), `status_fields` (its part of a `status` row), `delete_rights`
 (what a role deleting the endpoint also needs), `keeps_counts` (an update keeps the instance count),
 `after_start`/`after_start_rights` (calls that must follow an endpoint started by a schedule). The
-framework asks them with `hooks(name)`; no kind names another's.
+framework asks them with `hooks(name)`, so no kind needs to know which others offer one.
 
 Every module of this package that defines `PLAN_ORDER` is a kind. KINDS is the planning order: a
 kind may read what an earlier one chose (the model's name for the endpoint config, the endpoints for
